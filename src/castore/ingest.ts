@@ -1,0 +1,115 @@
+/**
+ * NAR → castore, as one streaming pass (§1.9, snix `ingest_nar_and_hash`): the NAR bytes are
+ * hashed (sha256, the NarHash) and counted (NarSize) as they pass to the strict NAR reader;
+ * each regular file goes straight into the BlobStore (BLAKE3 digest and outboard computed while
+ * it is written); directories are assembled bottom-up and stored leaves → root. Identical files
+ * and subtrees get identical digests, so they are stored once.
+ */
+import { createHash } from 'node:crypto'
+import type { AbortOptions } from '../abort.ts'
+import { parseNar } from '../nar/index.ts'
+import type { NarReaderOptions } from '../nar/index.ts'
+import type { BlobStore } from './blob-store.ts'
+import type { DirectoryStore } from './directory-store.ts'
+import type { CastoreNode, Directory } from './directory.ts'
+import { addEntry, directorySize, emptyDirectory, validateSymlinkTarget, encodeDirectory } from './directory.ts'
+import { blake3 } from '../blake3/index.ts'
+
+/** sha256 is fastest on pieces that fit the core's cache (anchor-figures.md: ≤ 128 KiB). */
+const SHA_PIECE = 128 * 1024
+/** directories are written to the DirectoryStore in batches of this many */
+const DIRECTORY_BATCH = 256
+
+export interface IngestOptions extends AbortOptions {
+  blobs: BlobStore
+  directories: DirectoryStore
+  nar?: Omit<NarReaderOptions, 'signal'>
+}
+
+export interface IngestResult {
+  node: CastoreNode
+  narHash: Uint8Array
+  narSize: number
+  /** blobs newly written (others were already present) */
+  blobsAdded: number
+  bytesAdded: number
+  files: number
+  directories: number
+}
+
+/** Tees a byte stream through sha256 and a byte counter. */
+export class NarHashingSource implements AsyncIterable<Uint8Array> {
+  private readonly source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+  private readonly sha = createHash('sha256')
+  size = 0
+
+  constructor (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.source = source
+  }
+
+  async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
+    for await (const piece of this.source) {
+      for (let off = 0; off < piece.byteLength; off += SHA_PIECE) {
+        this.sha.update(piece.subarray(off, Math.min(piece.byteLength, off + SHA_PIECE)))
+      }
+      this.size += piece.byteLength
+      yield piece
+    }
+  }
+
+  digest (): Uint8Array {
+    return new Uint8Array(this.sha.digest())
+  }
+}
+
+export async function ingestNar (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: IngestOptions): Promise<IngestResult> {
+  const { blobs, directories, signal } = options
+  const hashing = new NarHashingSource(source)
+  const stack: Directory[] = []
+  let root: CastoreNode | undefined
+  let pending: Directory[] = []
+  const result = { blobsAdded: 0, bytesAdded: 0, files: 0, directories: 0 }
+
+  const attach = (name: Uint8Array | undefined, node: CastoreNode): void => {
+    if (stack.length === 0) root = node
+    else addEntry(stack[stack.length - 1], name!, node)
+  }
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return
+    const batch = pending
+    pending = []
+    await directories.put(batch, { signal })
+  }
+
+  for await (const ev of parseNar(hashing, { ...options.nar, signal })) {
+    const name = ev.path.length > 0 ? new Uint8Array(ev.path[ev.path.length - 1]) : undefined
+    switch (ev.type) {
+      case 'directory':
+        stack.push(emptyDirectory())
+        break
+      case 'end-directory': {
+        const dir = stack.pop()!
+        const node: CastoreNode = { type: 'directory', digest: blake3(encodeDirectory(dir)), size: directorySize(dir) }
+        pending.push(dir)
+        result.directories++
+        if (pending.length >= DIRECTORY_BATCH) await flush()
+        attach(name, node)
+        break
+      }
+      case 'regular': {
+        const r = await blobs.put(ev.contents, { size: ev.size, signal })
+        result.files++
+        if (r.added) { result.blobsAdded++; result.bytesAdded += r.size }
+        attach(name, { type: 'file', digest: r.digest, size: r.size, executable: ev.executable })
+        break
+      }
+      case 'symlink':
+        validateSymlinkTarget(ev.target)
+        attach(name, { type: 'symlink', target: new Uint8Array(ev.target) })
+        break
+    }
+  }
+  await flush()
+  if (root === undefined) throw new Error('NAR reader ended without a root node')
+  return { node: root, narHash: hashing.digest(), narSize: hashing.size, ...result }
+}

@@ -1,0 +1,70 @@
+/**
+ * DirectoryStore and PathInfoStore on `level` (LevelDB, embedded; the default backend).
+ * One database holds both, in sublevels `dir` (digest hex → encoded Directory) and
+ * `path` (hash part → PathInfo JSON). Batches are atomic in LevelDB, and each write is synced.
+ */
+import { Level } from 'level'
+import type { AbortOptions } from '../abort.ts'
+import type { DirectoryStore } from './directory-store.ts'
+import { createDirectoryStore } from './directory-store-common.ts'
+import type { PathInfoStore } from './path-info-store.ts'
+import type { PathInfo } from './path-info.ts'
+import { pathInfoFromJSON, pathInfoToJSON, splitStorePath, validatePathInfo } from './path-info.ts'
+
+export interface CastoreDb {
+  directories: DirectoryStore
+  pathInfos: PathInfoStore
+  close: () => Promise<void>
+}
+
+export interface LevelStoresInit {
+  /** directory of the LevelDB database */
+  location: string
+  /** sync every write to disk (default true) */
+  sync?: boolean
+}
+
+export async function openLevelStores (init: LevelStoresInit, options?: AbortOptions): Promise<CastoreDb> {
+  options?.signal?.throwIfAborted()
+  const db = new Level<string, Uint8Array>(init.location, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  // classic-level honours `sync` (fsync before returning); abstract-level's types don't list it
+  const writeOptions = { sync: init.sync ?? true, keyEncoding: 'utf8' as const }
+  const dirs = db.sublevel<string, Uint8Array>('dir', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const paths = db.sublevel<string, string>('path', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+
+  const directories = createDirectoryStore({
+    async getRaw (key) { return await dirs.get(key) },
+    async putRaw (entries) {
+      if (entries.length === 0) return
+      await dirs.batch(entries.map(e => ({ type: 'put' as const, key: e.key, value: e.value })), writeOptions)
+    },
+    async deleteRaw (key) { await dirs.del(key, writeOptions) },
+    async * keys (opts) {
+      for await (const key of dirs.keys()) {
+        opts?.signal?.throwIfAborted()
+        yield key
+      }
+    }
+  })
+
+  const pathInfos: PathInfoStore = {
+    async get (hashPart) {
+      const json = await paths.get(hashPart)
+      return json === undefined ? undefined : pathInfoFromJSON(JSON.parse(json))
+    },
+    async put (info: PathInfo) {
+      validatePathInfo(info)
+      await paths.put(splitStorePath(info.storePath).hashPart, JSON.stringify(pathInfoToJSON(info)), writeOptions)
+    },
+    async delete (hashPart) { await paths.del(hashPart, writeOptions) },
+    async * list (opts) {
+      for await (const json of paths.values()) {
+        opts?.signal?.throwIfAborted()
+        yield pathInfoFromJSON(JSON.parse(json))
+      }
+    }
+  }
+
+  return { directories, pathInfos, close: async () => { await db.close() } }
+}

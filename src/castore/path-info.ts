@@ -1,0 +1,94 @@
+/**
+ * PathInfo: what the node knows about one store path (snix `PathInfo`, §1.8): its castore root,
+ * the narinfo fields needed to serve Nix and Guix (NarHash, NarSize, references, deriver,
+ * signatures, CA) and local bookkeeping.
+ */
+import type { CastoreNode } from './directory.ts'
+import { validateNode, nodeToJSON } from './directory.ts'
+import { fromHex, toHex } from './digest.ts'
+import { CastoreValidationError } from './errors.ts'
+
+export interface PathInfo {
+  /** full store path, e.g. `/nix/store/<32 nix32 chars>-<name>` */
+  storePath: string
+  /** castore root of the path's contents */
+  node: CastoreNode
+  /** full store paths this path refers to (may include itself), sorted */
+  references: string[]
+  deriver?: string
+  /** sha256 of the NAR serialisation (32 bytes) */
+  narHash: Uint8Array
+  narSize: number
+  /** narinfo `Sig:` values, `<key name>:<base64>` */
+  signatures: string[]
+  /** content address, e.g. `fixed:r:sha256:…` */
+  ca?: string
+  /** milliseconds since the epoch when the node made the path valid */
+  registrationTime: number
+}
+
+const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/
+const NAME = /^[A-Za-z0-9+\-._?=]{1,211}$/
+
+/** Splits a store path into store directory, hash part and name; throws when malformed. */
+export function splitStorePath (path: string): { storeDir: string, hashPart: string, name: string } {
+  const slash = path.lastIndexOf('/')
+  const storeDir = path.slice(0, slash)
+  const base = path.slice(slash + 1)
+  const hashPart = base.slice(0, 32)
+  const name = base.slice(33)
+  if (slash <= 0 || !storeDir.startsWith('/') || base[32] !== '-' || !HASH_PART.test(hashPart) || !NAME.test(name) || name.startsWith('.')) {
+    throw new CastoreValidationError(`not a store path: ${JSON.stringify(path.slice(0, 300))}`)
+  }
+  return { storeDir, hashPart, name }
+}
+
+export function validatePathInfo (info: PathInfo): void {
+  splitStorePath(info.storePath)
+  validateNode(info.node)
+  for (const ref of info.references) splitStorePath(ref)
+  if (info.deriver !== undefined) splitStorePath(info.deriver)
+  if (info.narHash.byteLength !== 32) throw new CastoreValidationError('NarHash must be a 32-byte sha256 digest')
+  if (!Number.isSafeInteger(info.narSize) || info.narSize < 0) throw new CastoreValidationError(`bad NarSize ${info.narSize}`)
+  for (const sig of info.signatures) {
+    if (!/^[^:\s]+:[A-Za-z0-9+/]+=*$/.test(sig)) throw new CastoreValidationError(`malformed signature ${JSON.stringify(sig.slice(0, 200))}`)
+  }
+}
+
+export function pathInfoToJSON (info: PathInfo): Record<string, unknown> {
+  return {
+    storePath: info.storePath,
+    node: nodeToJSON(info.node),
+    references: info.references,
+    ...(info.deriver !== undefined ? { deriver: info.deriver } : {}),
+    narHash: toHex(info.narHash),
+    narSize: info.narSize,
+    signatures: info.signatures,
+    ...(info.ca !== undefined ? { ca: info.ca } : {}),
+    registrationTime: info.registrationTime
+  }
+}
+
+export function pathInfoFromJSON (json: any): PathInfo {
+  if (typeof json !== 'object' || json === null) throw new CastoreValidationError('PathInfo must be an object')
+  const n = json.node ?? {}
+  const node: CastoreNode = n.type === 'symlink'
+    ? { type: 'symlink', target: new Uint8Array(Buffer.from(String(n.target), 'base64')) }
+    : n.type === 'file'
+      ? { type: 'file', digest: fromHex(String(n.digest)), size: Number(n.size), executable: n.executable === true }
+      : { type: 'directory', digest: fromHex(String(n.digest)), size: Number(n.size) }
+  if (!['symlink', 'file', 'directory'].includes(n.type)) throw new CastoreValidationError(`unknown node type ${String(n.type)}`)
+  const info: PathInfo = {
+    storePath: String(json.storePath),
+    node,
+    references: Array.isArray(json.references) ? json.references.map(String) : [],
+    narHash: fromHex(String(json.narHash)),
+    narSize: Number(json.narSize),
+    signatures: Array.isArray(json.signatures) ? json.signatures.map(String) : [],
+    registrationTime: Number(json.registrationTime ?? 0)
+  }
+  if (json.deriver !== undefined) info.deriver = String(json.deriver)
+  if (json.ca !== undefined) info.ca = String(json.ca)
+  validatePathInfo(info)
+  return info
+}

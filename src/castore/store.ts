@@ -1,0 +1,146 @@
+/**
+ * The castore facade: blobs + directories + path infos, with the two operations everything
+ * else is built on — import a NAR as a store path, and export a store path as a NAR.
+ *
+ * Commit order gives crash consistency: blobs (fsynced, renamed, directories synced) →
+ * directories (leaves first) → PathInfo. A PathInfo is therefore only ever visible with its
+ * whole castore closure present; an interrupted import leaves only unreferenced objects.
+ */
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import type { AbortOptions } from '../abort.ts'
+import type { BlobStore } from './blob-store.ts'
+import type { DirectoryStore } from './directory-store.ts'
+import type { PathInfoStore } from './path-info-store.ts'
+import type { PathInfo } from './path-info.ts'
+import { splitStorePath, validatePathInfo } from './path-info.ts'
+import { ingestNar } from './ingest.ts'
+import type { IngestResult } from './ingest.ts'
+import { renderNar } from './render.ts'
+import { FsBlobStore } from './fs-blob-store.ts'
+import { openLevelStores } from './level-stores.ts'
+import { NarHashMismatchError, NotFoundError } from './errors.ts'
+import { toHex } from './digest.ts'
+import type { CastoreNode } from './directory.ts'
+
+export interface CastoreComponents {
+  blobs: BlobStore & { sync?: () => Promise<void> }
+  directories: DirectoryStore
+  pathInfos: PathInfoStore
+}
+
+export interface ImportNarOptions extends AbortOptions {
+  storePath: string
+  references?: string[]
+  deriver?: string
+  signatures?: string[]
+  ca?: string
+  /** reject the NAR unless its sha256 equals this (32 bytes) */
+  narHash?: Uint8Array
+  /** reject the NAR unless it is this long */
+  narSize?: number
+}
+
+export interface ImportNarResult {
+  info: PathInfo
+  stats: Omit<IngestResult, 'node' | 'narHash' | 'narSize'>
+}
+
+export class Castore {
+  readonly blobs: CastoreComponents['blobs']
+  readonly directories: DirectoryStore
+  readonly pathInfos: PathInfoStore
+  private readonly onClose: () => Promise<void>
+
+  constructor (components: CastoreComponents, onClose: () => Promise<void> = async () => {}) {
+    this.blobs = components.blobs
+    this.directories = components.directories
+    this.pathInfos = components.pathInfos
+    this.onClose = onClose
+  }
+
+  /** Ingests a NAR and makes it valid as `storePath`. Nothing becomes valid if anything fails. */
+  async importNar (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImportNarOptions): Promise<ImportNarResult> {
+    splitStorePath(options.storePath)
+    const { node, narHash, narSize, ...stats } = await ingestNar(source, { blobs: this.blobs, directories: this.directories, signal: options.signal })
+    if (options.narSize !== undefined && options.narSize !== narSize) {
+      throw new NarHashMismatchError(`NAR for ${options.storePath} has ${narSize} bytes, expected ${options.narSize}`)
+    }
+    if (options.narHash !== undefined && toHex(options.narHash) !== toHex(narHash)) {
+      throw new NarHashMismatchError(`NAR for ${options.storePath} has sha256 ${toHex(narHash)}, expected ${toHex(options.narHash)}`)
+    }
+    const info: PathInfo = {
+      storePath: options.storePath,
+      node,
+      references: [...(options.references ?? [])].sort(),
+      narHash,
+      narSize,
+      signatures: options.signatures ?? [],
+      registrationTime: Date.now()
+    }
+    if (options.deriver !== undefined) info.deriver = options.deriver
+    if (options.ca !== undefined) info.ca = options.ca
+    validatePathInfo(info)
+    await this.blobs.sync?.()
+    await this.pathInfos.put(info, options)
+    return { info, stats }
+  }
+
+  /** Looks a path up by full store path or by its 32-character hash part. */
+  async getPathInfo (pathOrHashPart: string, options?: AbortOptions): Promise<PathInfo | undefined> {
+    const hashPart = pathOrHashPart.startsWith('/') ? splitStorePath(pathOrHashPart).hashPart : pathOrHashPart
+    const info = await this.pathInfos.get(hashPart, options)
+    if (info !== undefined && pathOrHashPart.startsWith('/') && info.storePath !== pathOrHashPart) return undefined
+    return info
+  }
+
+  /**
+   * Streams the NAR of a valid path. The bytes are re-hashed on the way out; if they do not match
+   * the recorded NarHash (a damaged store), the stream fails after the last byte instead of
+   * ending cleanly.
+   */
+  async * exportNar (pathOrHashPart: string, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    const info = await this.getPathInfo(pathOrHashPart, options)
+    if (info === undefined) throw new NotFoundError(`${pathOrHashPart} is not a valid path in this store`)
+    yield * this.renderVerified(info, options)
+  }
+
+  async * renderVerified (info: PathInfo, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    const sha = createHash('sha256')
+    let size = 0
+    for await (const piece of renderNar(info.node, this, options)) {
+      for (let off = 0; off < piece.byteLength; off += 128 * 1024) sha.update(piece.subarray(off, Math.min(piece.byteLength, off + 128 * 1024)))
+      size += piece.byteLength
+      yield piece
+    }
+    const digest = sha.digest('hex')
+    if (size !== info.narSize || digest !== toHex(info.narHash)) {
+      throw new NarHashMismatchError(`rendered NAR of ${info.storePath} (${size} bytes, sha256 ${digest}) does not match its PathInfo (${info.narSize} bytes, sha256 ${toHex(info.narHash)})`)
+    }
+  }
+
+  /** Renders a node to a NAR (no PathInfo needed). */
+  render (node: CastoreNode, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    return renderNar(node, this, options)
+  }
+
+  async close (): Promise<void> {
+    await this.onClose()
+  }
+}
+
+export interface OpenCastoreInit {
+  /** the node's data directory; castore lives in `<dataDir>/blobs`, `<dataDir>/db` */
+  dataDir: string
+  /** fsync writes (default true) */
+  fsync?: boolean
+}
+
+/** Opens the default on-disk castore: FsBlobStore + LevelDB directories and path infos. */
+export async function openCastore (init: OpenCastoreInit, options?: AbortOptions): Promise<Castore> {
+  await mkdir(init.dataDir, { recursive: true })
+  const blobs = await FsBlobStore.open({ root: init.dataDir, fsync: init.fsync })
+  const db = await openLevelStores({ location: join(init.dataDir, 'db'), sync: init.fsync }, options)
+  return new Castore({ blobs, directories: db.directories, pathInfos: db.pathInfos }, db.close)
+}

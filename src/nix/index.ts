@@ -1,0 +1,15 @@
+/**
+ * Nix formats: nixbase32, hashes, store paths, content addresses, narinfo, fingerprints and
+ * binary-cache signing keys (spec `binary-cache.md` §2, §4).
+ */
+export * from './constants.ts'
+export * from './errors.ts'
+export * from './base32.ts'
+export * from './hash.ts'
+export * from './store-path.ts'
+export * from './content-address.ts'
+export * from './narinfo.ts'
+export * from './fingerprint.ts'
+export * from './signature.ts'
+export * from './signing.ts'
+// Guix formats (guix-*.ts, sexp.ts, ed25519-curve.ts) are added here by the lead.
