@@ -32,7 +32,11 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
   -o "$TMP/kernel.wasm" "$SRC"
 
 SIZE=$(wc -c < "$TMP/kernel.wasm" | tr -d ' ')
-SHA=$(sha256sum "$TMP/kernel.wasm" | cut -d' ' -f1)
+if command -v sha256sum >/dev/null 2>&1; then
+  SHA=$(sha256sum "$TMP/kernel.wasm" | cut -d' ' -f1)
+else
+  SHA=$(shasum -a 256 "$TMP/kernel.wasm" | cut -d' ' -f1)
+fi
 VERSION=$("$CLANG" --version | head -n 1)
 
 {
@@ -42,7 +46,7 @@ VERSION=$("$CLANG" --version | head -n 1)
   echo ""
   echo "/** The BLAKE3 chunk-group kernel (WebAssembly with SIMD), base64. */"
   printf "export const KERNEL_WASM_BASE64 =\n  '"
-  base64 -w 0 "$TMP/kernel.wasm"
+  base64 < "$TMP/kernel.wasm" | tr -d '\n'
   echo "'"
   echo ""
   echo "/** sha256 of the decoded bytes, hex. */"

@@ -7,11 +7,9 @@ import { readFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { describe, expect, it, vi } from 'vitest'
 import { fixture } from './fixtures.ts'
+import { GROUP_CHUNKS, GROUP_LEN, OUT_LEN as CV_LEN } from '../src/blake3/constants.ts'
 import {
   createWasmKernel,
-  CV_LEN,
-  GROUP_CHUNKS,
-  GROUP_LEN,
   InvalidGroupInputError,
   WASM_BATCH_BYTES,
   wasmSimdSupported

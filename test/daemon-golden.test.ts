@@ -40,6 +40,7 @@ import {
   WORKER_MAGIC_2,
   WireReader,
   WireWriter,
+  ProtocolError,
   compareStringArrays,
   isSuccessStatus,
   listCodec,
@@ -392,5 +393,76 @@ describe('golden values of files without JSON', () => {
     expect(await get('build-options-2.2')).toEqual({ ...base, maxLogSize: 7 })
     expect(await get('build-options-2.3')).toEqual({ ...base, maxLogSize: 7, nrRepeats: 8, enforceDeterminism: true })
     expect(await get('build-options-2.7')).toEqual({ ...base, maxLogSize: 7, nrRepeats: 8, keepFailed: true })
+  })
+})
+
+describe('golden files as hostile input', () => {
+  const all: Array<{ dir: string, stem: string, bytes: Uint8Array, count: number }> = []
+  for (const dir of Object.keys(CASES)) {
+    for (const f of readdirSync(`${DIR}/${dir}`).filter((x) => x.endsWith('.bin'))) {
+      const stem = f.slice(0, -4)
+      const jsonPath = `${DIR}/${dir}/${stem}.json`
+      const count = existsSync(jsonPath)
+        ? (isSingleValue(stem) ? 1 : (JSON.parse(readFileSync(jsonPath, 'utf8')) as unknown[]).length)
+        : CASES[dir][stem].count as number
+      all.push({ dir, stem, bytes: new Uint8Array(readFileSync(`${DIR}/${dir}/${stem}.bin`)), count })
+    }
+  }
+
+  async function decodeStrict (bytes: Uint8Array, c: Case, count: number): Promise<void> {
+    const reader = new WireReader(bytes)
+    for (let i = 0; i < count; i++) await c.codecs[Math.min(i, c.codecs.length - 1)].read(reader, c.version)
+  }
+
+  it('every golden file truncated at every offset fails with ERR_TRUNCATED only', async () => {
+    let checked = 0
+    for (const { dir, stem, bytes, count } of all) {
+      const c = CASES[dir][stem]
+      for (let cut = 0; cut < bytes.length; cut++) {
+        const err = await decodeStrict(bytes.subarray(0, cut), c, count).then(() => null, (e: unknown) => e)
+        expect(err, `${dir}/${stem} cut at ${cut}`).toBeInstanceOf(ProtocolError)
+        expect((err as ProtocolError).code, `${dir}/${stem} cut at ${cut}`).toBe('ERR_TRUNCATED')
+        checked++
+      }
+    }
+    expect(checked).toBe(all.reduce((n, f) => n + f.bytes.length, 0))
+    expect(checked).toBeGreaterThan(15_000)
+  })
+
+  it('non-zero padding anywhere in a golden file is ERR_BAD_PADDING', async () => {
+    let checked = 0
+    for (const { dir, stem, bytes, count } of all) {
+      const c = CASES[dir][stem]
+      // Find padding bytes by walking the strings the codec reads: a byte is
+      // padding when zeroing it is a no-op and setting it breaks with BAD_PADDING.
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] !== 0 || i % 8 === 0) continue
+        const word = bytes.subarray(i - (i % 8), i - (i % 8) + 8)
+        if (word.every((b) => b === 0)) continue // a zero word, not trailing padding
+        const bad = bytes.slice()
+        bad[i] = 0x20
+        const err = await decodeStrict(bad, c, count).then(() => null, (e: unknown) => e)
+        if (err instanceof ProtocolError && err.code === 'ERR_BAD_PADDING') checked++
+        else if (err != null) expect(err, `${dir}/${stem} byte ${i}`).toBeInstanceOf(ProtocolError)
+      }
+    }
+    expect(checked).toBeGreaterThan(200)
+  })
+
+  it('random corruption of golden files only ever raises ProtocolError (fast-check, seeded)', async () => {
+    const fc = (await import('fast-check')).default
+    await fc.assert(fc.asyncProperty(
+      fc.nat(all.length - 1),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+      fc.option(fc.constantFrom(0x80, 0xff), { nil: undefined }),
+      async (which, flips, hiByte) => {
+        const { dir, stem, bytes, count } = all[which]
+        const c = CASES[dir][stem]
+        const bad = bytes.slice()
+        for (const [pos, val] of flips) if (bad.length > 0) bad[pos % bad.length] = val
+        if (hiByte != null && bad.length >= 8) bad[7] = hiByte // huge first word
+        const err = await decodeStrict(bad, c, count).then(() => null, (e: unknown) => e)
+        if (err != null) expect(err, `${dir}/${stem}`).toBeInstanceOf(ProtocolError)
+      }), { seed: 0x5eed, numRuns: 2000 })
   })
 })

@@ -274,6 +274,7 @@ describe('our own keys and signatures', () => {
     expect(() => parseGuixSecretKey('(private-key (ecc (curve Ed25519) (d #00#)))')).toThrow(GuixKeyError)
     expect(() => parseGuixSecretKey('(private-key (ecc (curve Ed25519)))')).toThrow(GuixKeyError)
     expect(() => guixKeyPairFromScalar(0n)).toThrow(GuixKeyError)
+    expect(() => parseGuixSecretKey(pair.secretKeyFile.replace('(curve Ed25519)', '(curve Ed25519) (flags eddsa)'))).toThrow(/EdDSA/)
     // Without q, it is derived from d.
     const noQ = parseGuixSecretKey(pair.secretKeyFile.replace(/\(q #[0-9A-F]+#\)/, ''))
     expect(sexpEquals(noQ.publicKey.sexp, pair.publicKey.sexp)).toBe(true)

@@ -27,7 +27,10 @@ import type { ByteSource } from './reader.ts'
 import { subtreeCV } from './subtree.ts'
 import { checkGroupLog, checkSize, chunkCount, largestPowerOfTwoBelow, preOrderIndex } from './tree.ts'
 
-/** A verified parent pair of the group tree (an outboard entry). */
+/**
+ * A verified parent pair of the group tree (an outboard entry). Inner parents of partly
+ * requested groups are verified too but not yielded: they are not part of the outboard.
+ */
 export interface DecodedParent {
   type: 'parent'
   /** Byte offset of the pair in the pre-order outboard (pre-order index × 64). */

@@ -232,7 +232,7 @@ export function hashWithOutboard (data: Uint8Array, options: OutboardOptions = {
  * Hashes a stream of known total size with a `TreeHasher`, calling `init.onParent` for each
  * parent pair. Throws `Blake3SizeError` if the stream is shorter or longer than `init.size`.
  */
-export async function treeHashStream (source: AsyncIterable<Uint8Array>, init: TreeHasherInit, options?: AbortOptions): Promise<Uint8Array> {
+export async function treeHashStream (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, init: TreeHasherInit, options?: AbortOptions): Promise<Uint8Array> {
   const hasher = new TreeHasher(init)
   for await (const piece of source) {
     options?.signal?.throwIfAborted()

@@ -95,6 +95,3 @@ export function subtreeCV (data: Uint8Array, startChunk: number, isRoot: boolean
   storeWords(words, 0, 8, result, 0)
   return result
 }
-
-/** CV of two 32-byte child CVs given as the 64-byte pair `left ‖ right`, or the root hash. */
-export { pairCV } from './compress.ts'

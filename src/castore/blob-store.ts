@@ -18,6 +18,11 @@ export interface BlobPutOptions extends AbortOptions {
   size: number
   /** when given, the blob is rejected (and nothing kept) unless its digest equals this */
   expected?: B3Digest
+  /**
+   * Called once the source is fully consumed and hashed (and the digest checked), before the
+   * blob is made durable and visible. Lets a caller move on while the write is committed.
+   */
+  onHashed?: (digest: B3Digest) => void
 }
 
 export interface BlobReadOptions extends AbortOptions {

@@ -199,6 +199,7 @@ export class FsBlobStore implements BlobStore {
     if (options.expected !== undefined && !digestEquals(options.expected, digest)) {
       throw new DigestMismatchError('blob', toHex(options.expected), toHex(digest))
     }
+    options.onHashed?.(digest)
     return digest
   }
 

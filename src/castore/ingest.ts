@@ -19,6 +19,8 @@ import { blake3 } from '../blake3/index.ts'
 const SHA_PIECE = 128 * 1024
 /** directories are written to the DirectoryStore in batches of this many */
 const DIRECTORY_BATCH = 256
+/** blob commits (fsync + rename) that may run behind the parser */
+const MAX_INFLIGHT_COMMITS = 16
 
 export interface IngestOptions extends AbortOptions {
   blobs: BlobStore
@@ -74,6 +76,28 @@ export async function ingestNar (source: AsyncIterable<Uint8Array> | Iterable<Ui
     if (stack.length === 0) root = node
     else addEntry(stack[stack.length - 1], name!, node)
   }
+  // Blob commits run behind the parser: a file's entry needs only its digest, known as soon as
+  // its bytes are hashed; the fsync and rename finish in the background (bounded), and all of
+  // them are awaited before the result is returned.
+  const inflight = new Set<Promise<void>>()
+  let commitError: unknown
+  const putBlob = async (contents: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array> => {
+    while (inflight.size >= MAX_INFLIGHT_COMMITS) await Promise.race(inflight)
+    if (commitError !== undefined) throw commitError
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const done = blobs.put(contents, { size, signal, onHashed: resolve })
+      const tracked: Promise<void> = done.then(r => {
+        result.files++
+        if (r.added) { result.blobsAdded++; result.bytesAdded += r.size }
+        resolve(r.digest)
+      }, err => {
+        commitError ??= err
+        reject(err)
+      }).finally(() => { inflight.delete(tracked) })
+      inflight.add(tracked)
+    })
+  }
+
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return
     const batch = pending
@@ -81,6 +105,19 @@ export async function ingestNar (source: AsyncIterable<Uint8Array> | Iterable<Ui
     await directories.put(batch, { signal })
   }
 
+  try {
+    await walk()
+  } catch (err) {
+    // let commits already under way settle, so nothing is left writing after we return
+    await Promise.allSettled(inflight)
+    throw err
+  }
+  await Promise.all(inflight)
+  if (commitError !== undefined) throw commitError
+  if (root === undefined) throw new Error('NAR reader ended without a root node')
+  return { node: root, narHash: hashing.digest(), narSize: hashing.size, ...result }
+
+  async function walk (): Promise<void> {
   for await (const ev of parseNar(hashing, { ...options.nar, signal })) {
     const name = ev.path.length > 0 ? new Uint8Array(ev.path[ev.path.length - 1]) : undefined
     switch (ev.type) {
@@ -97,10 +134,8 @@ export async function ingestNar (source: AsyncIterable<Uint8Array> | Iterable<Ui
         break
       }
       case 'regular': {
-        const r = await blobs.put(ev.contents, { size: ev.size, signal })
-        result.files++
-        if (r.added) { result.blobsAdded++; result.bytesAdded += r.size }
-        attach(name, { type: 'file', digest: r.digest, size: r.size, executable: ev.executable })
+        const digest = await putBlob(ev.contents, ev.size)
+        attach(name, { type: 'file', digest, size: ev.size, executable: ev.executable })
         break
       }
       case 'symlink':
@@ -110,6 +145,5 @@ export async function ingestNar (source: AsyncIterable<Uint8Array> | Iterable<Ui
     }
   }
   await flush()
-  if (root === undefined) throw new Error('NAR reader ended without a root node')
-  return { node: root, narHash: hashing.digest(), narSize: hashing.size, ...result }
+  }
 }

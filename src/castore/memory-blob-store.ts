@@ -51,6 +51,7 @@ export class MemoryBlobStore implements BlobStore {
     if (options.expected !== undefined && !digestEquals(options.expected, digest)) {
       throw new DigestMismatchError('blob', toHex(options.expected), toHex(digest))
     }
+    options.onHashed?.(digest)
     const key = toHex(digest)
     if (this.blobs.has(key)) return { digest, size: options.size, added: false }
     this.blobs.set(key, { data, outboard: hasher.outboard ?? new Uint8Array(0) })

@@ -7,6 +7,7 @@ import type { CastoreNode } from './directory.ts'
 import { validateNode, nodeToJSON } from './directory.ts'
 import { fromHex, toHex } from './digest.ts'
 import { CastoreValidationError } from './errors.ts'
+import { StorePath } from '../nix/store-path.ts'
 
 export interface PathInfo {
   /** full store path, e.g. `/nix/store/<32 nix32 chars>-<name>` */
@@ -27,20 +28,17 @@ export interface PathInfo {
   registrationTime: number
 }
 
-const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/
-const NAME = /^[A-Za-z0-9+\-._?=]{1,211}$/
-
-/** Splits a store path into store directory, hash part and name; throws when malformed. */
+/**
+ * Splits a store path (in any store directory: `/nix/store`, `/gnu/store`, …) into store
+ * directory, hash part and name; throws CastoreValidationError when malformed.
+ */
 export function splitStorePath (path: string): { storeDir: string, hashPart: string, name: string } {
-  const slash = path.lastIndexOf('/')
-  const storeDir = path.slice(0, slash)
-  const base = path.slice(slash + 1)
-  const hashPart = base.slice(0, 32)
-  const name = base.slice(33)
-  if (slash <= 0 || !storeDir.startsWith('/') || base[32] !== '-' || !HASH_PART.test(hashPart) || !NAME.test(name) || name.startsWith('.')) {
-    throw new CastoreValidationError(`not a store path: ${JSON.stringify(path.slice(0, 300))}`)
+  try {
+    const parsed = StorePath.parse(path, path.slice(0, Math.max(1, path.lastIndexOf('/'))))
+    return { storeDir: parsed.storeDir, hashPart: parsed.hashPart, name: parsed.name }
+  } catch (err: any) {
+    throw new CastoreValidationError(`not a store path: ${err.message}`)
   }
-  return { storeDir, hashPart, name }
 }
 
 export function validatePathInfo (info: PathInfo): void {

@@ -212,6 +212,8 @@ export function parseGuixSecretKey (input: string | Uint8Array | Sexp): GuixSecr
   const root = toSexp(input, 'secret key')
   const params = readEccKey(root, 'private-key')
   if (params.d === undefined) throw new GuixKeyError('secret key has no (d …)')
+  // With (flags eddsa) libgcrypt would treat d as an EdDSA seed and sign/verify EdDSA.
+  if (params.flags.includes('eddsa')) throw new GuixKeyError('EdDSA-flagged secret key; Guix keys are ECDSA keys')
   const d = bytesToBigInt(params.d)
   if (d <= 0n || d >= ED25519_N) throw new GuixKeyError('secret scalar d out of range (0 < d < n)')
   const point = scalarMultiplyBase(d)

@@ -12,4 +12,8 @@ export * from './narinfo.ts'
 export * from './fingerprint.ts'
 export * from './signature.ts'
 export * from './signing.ts'
-// Guix formats (guix-*.ts, sexp.ts, ed25519-curve.ts) are added here by the lead.
+// Guix: narinfo, canonical s-expressions, ECDSA-on-Ed25519 signatures (binary-cache.md §5)
+export * from './sexp.ts'
+export * from './ed25519-curve.ts'
+export * from './guix-narinfo.ts'
+export * from './guix-signature.ts'

@@ -7,17 +7,12 @@
  * instance's linear memory in batches of at most {@link WASM_BATCH_BYTES}.
  */
 import type { Blake3Kernel } from '../kernel-types.ts'
+import { GROUP_CHUNKS, GROUP_LEN, OUT_LEN } from '../constants.ts'
 import { KERNEL_WASM_BASE64 } from './kernel-wasm.ts'
 import { InvalidGroupInputError, WasmSimdUnavailableError } from './errors.ts'
 
 export { InvalidGroupInputError, WasmSimdUnavailableError } from './errors.ts'
 
-/** 2^4 chunks of 1024 bytes (content-addressing.md §2.3, §2.5). */
-export const GROUP_LEN = 16384
-/** Chunks per group. */
-export const GROUP_CHUNKS = 16
-/** One chaining value (content-addressing.md §2.1, OUT_LEN). */
-export const CV_LEN = 32
 /** Input bytes copied into wasm memory per kernel call (kernel.c, BATCH_GROUPS × 16 KiB). */
 export const WASM_BATCH_BYTES = 64 * GROUP_LEN
 
@@ -105,8 +100,8 @@ export function createWasmKernel (): Blake3Kernel {
         !Number.isSafeInteger(firstChunk + groups * GROUP_CHUNKS)) {
       throw new InvalidGroupInputError(`invalid first chunk counter ${firstChunk}`)
     }
-    if (out.length < groups * CV_LEN) {
-      throw new InvalidGroupInputError(`output has ${out.length} bytes, need ${groups * CV_LEN}`)
+    if (out.length < groups * OUT_LEN) {
+      throw new InvalidGroupInputError(`output has ${out.length} bytes, need ${groups * OUT_LEN}`)
     }
     if (heap.buffer !== ex.memory.buffer) heap = new Uint8Array(ex.memory.buffer)
 
@@ -116,7 +111,7 @@ export function createWasmKernel (): Blake3Kernel {
       const start = g * GROUP_LEN
       heap.set(data.subarray(start, start + n * GROUP_LEN), inPtr)
       ex.group_cvs(inPtr, n, chunk % TWO_POW_32, Math.floor(chunk / TWO_POW_32), outPtr)
-      out.set(heap.subarray(outPtr, outPtr + n * CV_LEN), g * CV_LEN)
+      out.set(heap.subarray(outPtr, outPtr + n * OUT_LEN), g * OUT_LEN)
       chunk += n * GROUP_CHUNKS
     }
   }
