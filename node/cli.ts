@@ -121,13 +121,15 @@ async function cmdImport (args: string[]): Promise<number> {
   const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
   try {
     const source = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1024 * 1024 })
+    const sizeHint = file === '-' ? undefined : (await stat(file)).size
     const { info, stats } = await store.importNar(source as AsyncIterable<Uint8Array>, {
       storePath: values['store-path'],
       references: values.reference,
       deriver: values.deriver,
       signatures: values.sig,
       ca: values.ca,
-      narHash
+      narHash,
+      sizeHint
     })
     process.stdout.write(`${info.storePath}\n`)
     process.stderr.write(`imported ${info.narSize} bytes of NAR: ${stats.files} files (${stats.blobsAdded} new blobs, ${stats.bytesAdded} new bytes), ${stats.directories} directories; root ${describeRoot(info)}\n`)

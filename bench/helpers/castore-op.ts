@@ -16,7 +16,7 @@ const store = await openCastore({ dataDir })
 const t0 = performance.now()
 let bytes = 0
 if (op === 'import') {
-  const { info } = await store.importNar(createReadStream(a, { highWaterMark: 1024 * 1024 }), { storePath: b })
+  const { info } = await store.importNar(createReadStream(a, { highWaterMark: 1024 * 1024 }), { storePath: b, sizeHint: (await import('node:fs')).statSync(a).size })
   bytes = info.narSize
 } else {
   const out = process.stdout as unknown as Writable

@@ -5,7 +5,8 @@
  * it is written); directories are assembled bottom-up and stored leaves → root. Identical files
  * and subtrees get identical digests, so they are stored once.
  */
-import { createHash } from 'node:crypto'
+import { createNarSha256, OFFLOAD_THRESHOLD } from './sha256.ts'
+import type { NarSha256 } from './sha256.ts'
 import type { AbortOptions } from '../abort.ts'
 import { parseNar } from '../nar/index.ts'
 import type { NarReaderOptions } from '../nar/index.ts'
@@ -15,8 +16,6 @@ import type { CastoreNode, Directory } from './directory.ts'
 import { addEntry, directorySize, emptyDirectory, validateSymlinkTarget, encodeDirectory } from './directory.ts'
 import { blake3 } from '../blake3/index.ts'
 
-/** sha256 is fastest on pieces that fit the core's cache (anchor-figures.md: ≤ 128 KiB). */
-const SHA_PIECE = 128 * 1024
 /** directories are written to the DirectoryStore in batches of this many */
 const DIRECTORY_BATCH = 256
 /** blob commits (fsync + rename) that may run behind the parser */
@@ -26,6 +25,8 @@ export interface IngestOptions extends AbortOptions {
   blobs: BlobStore
   directories: DirectoryStore
   nar?: Omit<NarReaderOptions, 'signal'>
+  /** expected NAR length, if known: large NARs are sha256-hashed on a worker thread */
+  sizeHint?: number
 }
 
 export interface IngestResult {
@@ -39,34 +40,43 @@ export interface IngestResult {
   directories: number
 }
 
-/** Tees a byte stream through sha256 and a byte counter. */
+/** Tees a byte stream through sha256 (inline or on a worker thread) and a byte counter. */
 export class NarHashingSource implements AsyncIterable<Uint8Array> {
   private readonly source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
-  private readonly sha = createHash('sha256')
+  private readonly sha: NarSha256
   size = 0
 
-  constructor (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+  constructor (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { offload?: boolean } = {}) {
     this.source = source
+    this.sha = createNarSha256(options)
   }
 
   async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
-    for await (const piece of this.source) {
-      for (let off = 0; off < piece.byteLength; off += SHA_PIECE) {
-        this.sha.update(piece.subarray(off, Math.min(piece.byteLength, off + SHA_PIECE)))
+    try {
+      for await (const piece of this.source) {
+        this.sha.update(piece)
+        this.size += piece.byteLength
+        await this.sha.ready()
+        yield piece
       }
-      this.size += piece.byteLength
-      yield piece
+    } catch (err) {
+      this.sha.close()
+      throw err
     }
   }
 
-  digest (): Uint8Array {
-    return new Uint8Array(this.sha.digest())
+  async digest (): Promise<Uint8Array> {
+    return await this.sha.digest()
+  }
+
+  close (): void {
+    this.sha.close()
   }
 }
 
 export async function ingestNar (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: IngestOptions): Promise<IngestResult> {
   const { blobs, directories, signal } = options
-  const hashing = new NarHashingSource(source)
+  const hashing = new NarHashingSource(source, { offload: (options.sizeHint ?? 0) >= OFFLOAD_THRESHOLD })
   const stack: Directory[] = []
   let root: CastoreNode | undefined
   let pending: Directory[] = []
@@ -110,12 +120,13 @@ export async function ingestNar (source: AsyncIterable<Uint8Array> | Iterable<Ui
   } catch (err) {
     // let commits already under way settle, so nothing is left writing after we return
     await Promise.allSettled(inflight)
+    hashing.close()
     throw err
   }
   await Promise.all(inflight)
-  if (commitError !== undefined) throw commitError
+  if (commitError !== undefined) { hashing.close(); throw commitError }
   if (root === undefined) throw new Error('NAR reader ended without a root node')
-  return { node: root, narHash: hashing.digest(), narSize: hashing.size, ...result }
+  return { node: root, narHash: await hashing.digest(), narSize: hashing.size, ...result }
 
   async function walk (): Promise<void> {
   for await (const ev of parseNar(hashing, { ...options.nar, signal })) {

@@ -6,7 +6,7 @@
  * directories (leaves first) → PathInfo. A PathInfo is therefore only ever visible with its
  * whole castore closure present; an interrupted import leaves only unreferenced objects.
  */
-import { createHash } from 'node:crypto'
+import { createNarSha256, OFFLOAD_THRESHOLD } from './sha256.ts'
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import type { AbortOptions } from '../abort.ts'
@@ -40,6 +40,8 @@ export interface ImportNarOptions extends AbortOptions {
   narHash?: Uint8Array
   /** reject the NAR unless it is this long */
   narSize?: number
+  /** expected length when `narSize` is not to be enforced (e.g. a file's size) */
+  sizeHint?: number
 }
 
 export interface ImportNarResult {
@@ -63,7 +65,7 @@ export class Castore {
   /** Ingests a NAR and makes it valid as `storePath`. Nothing becomes valid if anything fails. */
   async importNar (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImportNarOptions): Promise<ImportNarResult> {
     splitStorePath(options.storePath)
-    const { node, narHash, narSize, ...stats } = await ingestNar(source, { blobs: this.blobs, directories: this.directories, signal: options.signal })
+    const { node, narHash, narSize, ...stats } = await ingestNar(source, { blobs: this.blobs, directories: this.directories, signal: options.signal, sizeHint: options.narSize ?? options.sizeHint })
     if (options.narSize !== undefined && options.narSize !== narSize) {
       throw new NarHashMismatchError(`NAR for ${options.storePath} has ${narSize} bytes, expected ${options.narSize}`)
     }
@@ -107,14 +109,20 @@ export class Castore {
   }
 
   async * renderVerified (info: PathInfo, options?: AbortOptions): AsyncGenerator<Uint8Array> {
-    const sha = createHash('sha256')
+    const sha = createNarSha256({ offload: info.narSize >= OFFLOAD_THRESHOLD })
     let size = 0
-    for await (const piece of renderNar(info.node, this, options)) {
-      for (let off = 0; off < piece.byteLength; off += 128 * 1024) sha.update(piece.subarray(off, Math.min(piece.byteLength, off + 128 * 1024)))
-      size += piece.byteLength
-      yield piece
+    try {
+      for await (const piece of renderNar(info.node, this, options)) {
+        sha.update(piece)
+        size += piece.byteLength
+        await sha.ready()
+        yield piece
+      }
+    } finally {
+      // on error, early return by the consumer, or a wrong length: no digest will be asked for
+      if (size !== info.narSize) sha.close()
     }
-    const digest = sha.digest('hex')
+    const digest = size === info.narSize ? toHex(await sha.digest()) : 'not computed'
     if (size !== info.narSize || digest !== toHex(info.narHash)) {
       throw new NarHashMismatchError(`rendered NAR of ${info.storePath} (${size} bytes, sha256 ${digest}) does not match its PathInfo (${info.narSize} bytes, sha256 ${toHex(info.narHash)})`)
     }

@@ -145,7 +145,11 @@ export class FramedSink {
     this.buffer = new Uint8Array(frameSize)
   }
 
-  /** Appends payload bytes; full frames are sent as they fill up. */
+  /**
+   * Appends payload bytes; full frames are sent as they fill up. Whole frames
+   * cut straight from `data` are handed to the sink without copying: do not
+   * reuse `data` until the sink has consumed it.
+   */
   async write (data: Uint8Array, options?: AbortOptions): Promise<void> {
     if (this.ended) throw new ProtocolError('write after end of framed stream', 'ERR_BAD_VALUE')
     let off = 0
