@@ -97,7 +97,8 @@ describe('castore ingest and synthesis of fixture NARs', () => {
     }
   })
 
-  it('the store verifies clean after all of the above', async () => {
+  it('the store verifies clean after all of the above, with no temp files left', async () => {
+    expect(await readdir(join(dir, 'tmp'))).toEqual([])
     const report = await verifyCastore(store)
     expect(report.problems).toEqual([])
     expect(report.paths).toBe(nars.filter(isValid).length)

@@ -12,7 +12,7 @@ import { loadKernel } from '../../src/blake3/index.ts'
 
 const [op, dataDir, a, b] = process.argv.slice(2)
 await loadKernel()
-const store = await openCastore({ dataDir })
+const store = await openCastore({ dataDir, fsync: process.env.BENCH_FSYNC !== '0' })
 const t0 = performance.now()
 let bytes = 0
 if (op === 'import') {

@@ -12,7 +12,7 @@
  * a PathInfo only after that, so a crash leaves at worst unreferenced blobs, never partial ones.
  */
 import { open, mkdir, rename, rm, readdir, stat, unlink, readFile } from 'node:fs/promises'
-import { createReadStream, openSync, writeSync, closeSync, fsyncSync } from 'node:fs'
+import { openSync, writeSync, closeSync, fsyncSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -25,8 +25,9 @@ import { digestEquals, toHex, fromHex } from './digest.ts'
 import type { B3Digest } from './digest.ts'
 import { DigestMismatchError, NotFoundError } from './errors.ts'
 
-const WRITE_BUFFER = 1024 * 1024
-const READ_BUFFER = 256 * 1024
+const WRITE_BUFFER = 512 * 1024
+const READ_BUFFER = 512 * 1024
+const READ_AHEAD = 3
 const HEX_NAME = /^[0-9a-f]{64}$/
 
 export interface FsBlobStoreInit {
@@ -40,6 +41,7 @@ export class FsBlobStore implements BlobStore {
   readonly root: string
   private readonly fsync: boolean
   private readonly dirtyDirs = new Set<string>()
+  private readonly knownDirs = new Set<string>()
 
   private constructor (init: FsBlobStoreInit) {
     this.root = init.root
@@ -80,17 +82,40 @@ export class FsBlobStore implements BlobStore {
   }
 
   async * read (digest: B3Digest, options: BlobReadOptions = {}): AsyncGenerator<Uint8Array> {
-    const s = await this.stat(digest, options)
-    if (s === undefined) throw new NotFoundError(`blob ${toHex(digest)} not found`)
-    const { start, end } = clampRange(s.size, options)
-    if (end === start) return
-    const stream = createReadStream(this.dataPath(digest), { start, end: end - 1, highWaterMark: READ_BUFFER, signal: options.signal })
-    let got = 0
-    for await (const piece of stream) {
-      got += (piece as Buffer).byteLength
-      yield piece as Buffer
+    let fh: FileHandle
+    try {
+      fh = await open(this.dataPath(digest), 'r')
+    } catch (err: any) {
+      if (err.code === 'ENOENT') throw new NotFoundError(`blob ${toHex(digest)} not found`)
+      throw err
     }
-    if (got !== end - start) throw new NotFoundError(`blob ${toHex(digest)} shrank while being read`)
+    // keep READ_AHEAD reads in flight so the disk (or page cache) works while we yield
+    const queue: Array<Promise<Uint8Array>> = []
+    try {
+      const { size } = await fh.stat()
+      const { start, end } = clampRange(size, options)
+      let next = start
+      const issue = (): void => {
+        const n = Math.min(READ_BUFFER, end - next)
+        const at = next
+        next += n
+        queue.push(fh.read(Buffer.allocUnsafe(n), 0, n, at).then(({ bytesRead, buffer }) => {
+          if (bytesRead !== n) throw new NotFoundError(`blob ${toHex(digest)} shrank while being read`)
+          return buffer
+        }))
+      }
+      while (next < end && queue.length < READ_AHEAD) issue()
+      while (queue.length > 0) {
+        options.signal?.throwIfAborted()
+        const piece = await queue.shift()!
+        if (next < end) issue()
+        yield piece
+      }
+    } finally {
+      // the consumer may stop early: let pending reads finish before the handle is closed
+      await Promise.allSettled(queue)
+      await fh.close()
+    }
   }
 
   async outboard (digest: B3Digest, options?: AbortOptions): Promise<Uint8Array | undefined> {
@@ -209,7 +234,10 @@ export class FsBlobStore implements BlobStore {
     await fh.close()
     const dest = this.dataPath(digest)
     const dir = join(dest, '..')
-    await mkdir(dir, { recursive: true })
+    if (!this.knownDirs.has(dir)) {
+      await mkdir(dir, { recursive: true })
+      this.knownDirs.add(dir)
+    }
     if (outboard !== undefined && outboard.byteLength > 0) {
       const obTmp = this.tmpPath()
       const ob = await open(obTmp, 'wx')

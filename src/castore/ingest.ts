@@ -19,7 +19,7 @@ import { blake3 } from '../blake3/index.ts'
 /** directories are written to the DirectoryStore in batches of this many */
 const DIRECTORY_BATCH = 256
 /** blob commits (fsync + rename) that may run behind the parser */
-const MAX_INFLIGHT_COMMITS = 16
+const MAX_INFLIGHT_COMMITS = 8
 
 export interface IngestOptions extends AbortOptions {
   blobs: BlobStore

@@ -13,7 +13,8 @@ import { Worker } from 'node:worker_threads'
 /** sha256 is fastest on pieces that fit the core's cache (anchor-figures.md: ≤ 128 KiB). */
 const SHA_PIECE = 128 * 1024
 const BATCH = 1024 * 1024
-const MAX_OUTSTANDING = 32 * 1024 * 1024
+const POOL = 4
+const MAX_OUTSTANDING = 4 * 1024 * 1024
 
 export interface NarSha256 {
   update: (piece: Uint8Array) => void
@@ -45,13 +46,15 @@ parentPort.on('message', (msg) => {
   if (msg === null) { parentPort.postMessage({ digest: hash.digest() }); return }
   const bytes = new Uint8Array(msg)
   for (let off = 0; off < bytes.length; off += ${SHA_PIECE}) hash.update(bytes.subarray(off, Math.min(bytes.length, off + ${SHA_PIECE})))
-  parentPort.postMessage({ done: bytes.length })
+  // hand the buffer back so the producer can reuse it (no allocation churn)
+  parentPort.postMessage({ done: bytes.length, buffer: msg }, [msg])
 })
 `
 
 class WorkerSha256 implements NarSha256 {
   private readonly worker: Worker
   private batch = new Uint8Array(BATCH)
+  private readonly pool: ArrayBuffer[] = []
   private fill = 0
   private outstanding = 0
   private waiters: Array<() => void> = []
@@ -62,9 +65,10 @@ class WorkerSha256 implements NarSha256 {
   constructor () {
     this.worker = new Worker(WORKER_SOURCE, { eval: true })
     this.worker.unref()
-    this.worker.on('message', (msg: { done?: number, digest?: Uint8Array }) => {
+    this.worker.on('message', (msg: { done?: number, buffer?: ArrayBuffer, digest?: Uint8Array }) => {
       if (msg.done !== undefined) {
         this.outstanding -= msg.done
+        if (msg.buffer !== undefined && msg.buffer.byteLength === BATCH && this.pool.length < POOL) this.pool.push(msg.buffer)
         if (this.outstanding <= MAX_OUTSTANDING / 2) this.wake()
       } else if (msg.digest !== undefined) {
         this.result?.(new Uint8Array(msg.digest))
@@ -91,7 +95,8 @@ class WorkerSha256 implements NarSha256 {
     const buf = this.fill === BATCH ? this.batch : this.batch.slice(0, this.fill)
     this.outstanding += this.fill
     this.worker.postMessage(buf.buffer, [buf.buffer as ArrayBuffer])
-    this.batch = new Uint8Array(BATCH)
+    const reuse = this.pool.pop()
+    this.batch = reuse !== undefined ? new Uint8Array(reuse) : new Uint8Array(BATCH)
     this.fill = 0
   }
 
