@@ -105,15 +105,15 @@ try {
   console.log(`import in-process ${fmtRate(rate(median(res.importInner)))}, export in-process ${fmtRate(rate(median(res.exportInner)))}`)
   console.log(`peak RSS: import ${res.importRss.toFixed(0)} MB, export ${res.exportRss.toFixed(0)} MB (limit 200 MB)`)
 
-  // dedup: a second tree sharing ~90 % of its files with the first
-  const tree2 = join(work, 'tree2')
-  await makeTree(tree2, Math.floor(size / 4), 1, tree)
-  const nar2 = join(work, 'tree2.nar')
-  spawnSync('sh', ['-c', `nix-store --dump "${tree2}" > "${nar2}"`])
+  // dedup: two trees, the second sharing ~90 % of its files with the first
   const treeA = join(work, 'treeA')
-  await makeTree(treeA, Math.floor(size / 4), 1)
+  await makeTree(treeA, Math.floor(size / 4), 2)
   const narA = join(work, 'treeA.nar')
   spawnSync('sh', ['-c', `nix-store --dump "${treeA}" > "${narA}"`])
+  const tree2 = join(work, 'tree2')
+  await makeTree(tree2, Math.floor(size / 4), 2, treeA)
+  const nar2 = join(work, 'tree2.nar')
+  spawnSync('sh', ['-c', `nix-store --dump "${tree2}" > "${nar2}"`])
   const dd = join(work, 'dedup')
   await run(node, [op, 'import', dd, narA, '/nix/store/' + '8'.repeat(32) + '-a'])
   await run(node, [op, 'import', dd, nar2, '/nix/store/' + '9'.repeat(32) + '-b'])

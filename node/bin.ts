@@ -7,5 +7,8 @@ if (major < 22) {
     'Run it through npm so the project\'s own Node 24 is used: `npx storeswarm …` after `npm install`.\n')
   process.exit(1)
 }
+// Cache compiled (type-stripped) modules on disk: halves start-up time and memory.
+const { enableCompileCache } = await import('node:module')
+enableCompileCache?.()
 const { main } = await import('./cli.ts')
 process.exitCode = await main(process.argv.slice(2))

@@ -7,8 +7,10 @@ import { createReadStream } from 'node:fs'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { openCastore } from '../../src/castore/index.ts'
-import { loadKernel } from '../../src/blake3/index.ts'
+import module from 'node:module'
+module.enableCompileCache?.()
+const { openCastore } = await import('../../src/castore/index.ts')
+const { loadKernel } = await import('../../src/blake3/index.ts')
 
 const [op, dataDir, a, b] = process.argv.slice(2)
 await loadKernel()
