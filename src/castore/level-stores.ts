@@ -11,9 +11,18 @@ import type { PathInfoStore } from './path-info-store.ts'
 import type { PathInfo } from './path-info.ts'
 import { pathInfoFromJSON, pathInfoToJSON, splitStorePath, validatePathInfo } from './path-info.ts'
 
+/** A small key-value namespace in the same database, for indexes kept beside the castore. */
+export interface KeyValueStore {
+  get: (key: string, options?: AbortOptions) => Promise<Uint8Array | undefined>
+  putMany: (entries: Array<{ key: string, value: Uint8Array }>, options?: AbortOptions) => Promise<void>
+  delete: (key: string, options?: AbortOptions) => Promise<void>
+}
+
 export interface CastoreDb {
   directories: DirectoryStore
   pathInfos: PathInfoStore
+  /** opens (or reuses) the namespace `name` */
+  kv: (name: string) => KeyValueStore
   close: () => Promise<void>
 }
 
@@ -66,5 +75,17 @@ export async function openLevelStores (init: LevelStoresInit, options?: AbortOpt
     }
   }
 
-  return { directories, pathInfos, close: async () => { await db.close() } }
+  const kv = (name: string): KeyValueStore => {
+    const sub = db.sublevel<string, Uint8Array>(`kv-${name}`, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    return {
+      async get (key) { return await sub.get(key) },
+      async putMany (entries) {
+        if (entries.length === 0) return
+        await sub.batch(entries.map(e => ({ type: 'put' as const, key: e.key, value: e.value })), writeOptions)
+      },
+      async delete (key) { await sub.del(key, writeOptions) }
+    }
+  }
+
+  return { directories, pathInfos, kv, close: async () => { await db.close() } }
 }

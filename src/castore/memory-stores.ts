@@ -1,5 +1,6 @@
 /** In-memory DirectoryStore and PathInfoStore, for tests and simulations. */
 import type { DirectoryStore } from './directory-store.ts'
+import type { KeyValueStore } from './level-stores.ts'
 import { createDirectoryStore } from './directory-store-common.ts'
 import type { PathInfoStore } from './path-info-store.ts'
 import type { PathInfo } from './path-info.ts'
@@ -33,5 +34,15 @@ export function createMemoryPathInfoStore (): PathInfoStore {
         if (json !== undefined) yield pathInfoFromJSON(JSON.parse(json))
       }
     }
+  }
+}
+
+/** In-memory KeyValueStore (see level-stores.ts). */
+export function createMemoryKeyValueStore (): KeyValueStore {
+  const map = new Map<string, Uint8Array>()
+  return {
+    async get (key) { return map.get(key) },
+    async putMany (entries) { for (const e of entries) map.set(e.key, e.value) },
+    async delete (key) { map.delete(key) }
   }
 }

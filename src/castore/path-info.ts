@@ -26,6 +26,8 @@ export interface PathInfo {
   ca?: string
   /** milliseconds since the epoch when the node made the path valid */
   registrationTime: number
+  /** ERIS read capability (`urn:eris:…`) of the uncompressed NAR, 32 KiB blocks, null secret */
+  eris?: string
 }
 
 /**
@@ -48,6 +50,7 @@ export function validatePathInfo (info: PathInfo): void {
   if (info.deriver !== undefined) splitStorePath(info.deriver)
   if (info.narHash.byteLength !== 32) throw new CastoreValidationError('NarHash must be a 32-byte sha256 digest')
   if (!Number.isSafeInteger(info.narSize) || info.narSize < 0) throw new CastoreValidationError(`bad NarSize ${info.narSize}`)
+  if (info.eris !== undefined && !/^urn:eris:[A-Z2-7]{106}$/.test(info.eris)) throw new CastoreValidationError(`malformed ERIS URN ${JSON.stringify(info.eris.slice(0, 200))}`)
   for (const sig of info.signatures) {
     if (!/^[^:\s]+:[A-Za-z0-9+/]+=*$/.test(sig)) throw new CastoreValidationError(`malformed signature ${JSON.stringify(sig.slice(0, 200))}`)
   }
@@ -63,7 +66,8 @@ export function pathInfoToJSON (info: PathInfo): Record<string, unknown> {
     narSize: info.narSize,
     signatures: info.signatures,
     ...(info.ca !== undefined ? { ca: info.ca } : {}),
-    registrationTime: info.registrationTime
+    registrationTime: info.registrationTime,
+    ...(info.eris !== undefined ? { eris: info.eris } : {})
   }
 }
 
@@ -87,6 +91,7 @@ export function pathInfoFromJSON (json: any): PathInfo {
   }
   if (json.deriver !== undefined) info.deriver = String(json.deriver)
   if (json.ca !== undefined) info.ca = String(json.ca)
+  if (json.eris !== undefined) info.eris = String(json.eris)
   validatePathInfo(info)
   return info
 }

@@ -20,6 +20,8 @@ import type { IngestResult } from './ingest.ts'
 import { renderNar } from './render.ts'
 import { FsBlobStore } from './fs-blob-store.ts'
 import { openLevelStores } from './level-stores.ts'
+import type { KeyValueStore } from './level-stores.ts'
+import { createMemoryKeyValueStore } from './memory-stores.ts'
 import { NarHashMismatchError, NotFoundError } from './errors.ts'
 import { toHex } from './digest.ts'
 import type { CastoreNode } from './directory.ts'
@@ -28,6 +30,8 @@ export interface CastoreComponents {
   blobs: BlobStore & { sync?: () => Promise<void> }
   directories: DirectoryStore
   pathInfos: PathInfoStore
+  /** namespaces for indexes kept beside the castore (ERIS, …); in memory when absent */
+  kv?: (name: string) => KeyValueStore
 }
 
 export interface ImportNarOptions extends AbortOptions {
@@ -53,12 +57,19 @@ export class Castore {
   readonly blobs: CastoreComponents['blobs']
   readonly directories: DirectoryStore
   readonly pathInfos: PathInfoStore
+  readonly kv: (name: string) => KeyValueStore
   private readonly onClose: () => Promise<void>
 
   constructor (components: CastoreComponents, onClose: () => Promise<void> = async () => {}) {
     this.blobs = components.blobs
     this.directories = components.directories
     this.pathInfos = components.pathInfos
+    const memory = new Map<string, KeyValueStore>()
+    this.kv = components.kv ?? ((name) => {
+      let store = memory.get(name)
+      if (store === undefined) { store = createMemoryKeyValueStore(); memory.set(name, store) }
+      return store
+    })
     this.onClose = onClose
   }
 
@@ -150,5 +161,5 @@ export async function openCastore (init: OpenCastoreInit, options?: AbortOptions
   await mkdir(init.dataDir, { recursive: true })
   const blobs = await FsBlobStore.open({ root: init.dataDir, fsync: init.fsync })
   const db = await openLevelStores({ location: join(init.dataDir, 'db'), sync: init.fsync }, options)
-  return new Castore({ blobs, directories: db.directories, pathInfos: db.pathInfos }, db.close)
+  return new Castore({ blobs, directories: db.directories, pathInfos: db.pathInfos, kv: db.kv }, db.close)
 }

@@ -21,7 +21,12 @@ import { ErisEncodeError } from './errors.ts'
  * more than once. Both arrays are fresh and owned by the callee. Returning a promise applies
  * backpressure: encoding waits for it.
  */
-export type ErisBlockSink = (reference: Uint8Array, block: Uint8Array) => void | Promise<void>
+export type ErisBlockSink = (reference: Uint8Array, block: Uint8Array, info: ErisBlockInfo) => void | Promise<void>
+
+/** Where a block sits in the tree: level 0 = leaves, in content order; higher = internal nodes. */
+export interface ErisBlockInfo {
+  level: number
+}
 
 export interface EncodeErisOptions extends AbortOptions {
   blockSize: ErisBlockSize
@@ -210,7 +215,7 @@ export class ErisEncoder {
     const reference = this.#hasher.digest(block)
     this.#blockCount++
     if (this.#onBlock !== undefined) {
-      const result = this.#onBlock(reference, block)
+      const result = this.#onBlock(reference, block, { level })
       if (isPromise(result)) {
         return result.then(() => this.#addPair(level + 1, reference, key))
       }
