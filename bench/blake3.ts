@@ -2,13 +2,18 @@
  * Ingest hashing benchmark: BLAKE3 digest + 16 KiB-group pre-order outboard of a file,
  * against `b3sum --num-threads 1` on the same file (anchor: shared/specs/anchor-figures.md).
  *
- *   node bench/blake3.ts [--size 1G] [--ts-size 64M] [--rounds 3]
+ *   node bench/blake3.ts [--size 1G] [--ts-size 64M] [--rounds 3] [--kernels wasm,pure-ts,native]
+ *                        [--native-max avx512|avx2|sse2|portable]
  *
  * Creates a random file in os.tmpdir(), warms the page cache, then alternately times b3sum
  * and our path (1 MiB reads → TreeHasher with the WASM-SIMD kernel, outboard collected in
  * memory), checks the digests agree, and prints MB/s (10^6 bytes/s), best and median, and the
- * ratio ours / b3sum. Then the same for the pure-TS kernel on a smaller file. The last line is
- * JSON. Temp files are deleted at the end. Needs `b3sum` on PATH.
+ * ratio ours / b3sum. Then the same for the pure-TS kernel on a smaller file, and for the
+ * optional native addon kernel (scripts/build-native.mjs) on a file of `--size` when it is
+ * built (otherwise one line says it was skipped; `--native-max` caps its instruction set, e.g.
+ * to measure the AVX2 path on an AVX-512 machine). A summary of all kernels follows. The last
+ * line is JSON (`results` in the order wasm, pure-ts, native). Temp files are deleted at the
+ * end. Needs `b3sum` on PATH.
  */
 import { spawnSync } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
@@ -20,6 +25,8 @@ import type { Blake3Kernel } from '../src/blake3/kernel-types.ts'
 import { TreeHasher } from '../src/blake3/hasher.ts'
 import { pureTsKernel } from '../src/blake3/kernel.ts'
 import { createWasmKernel } from '../src/blake3/wasm/index.ts'
+import { createNativeKernel, NATIVE_LEVELS } from '../src/blake3/native/index.ts'
+import type { NativeLevel } from '../src/blake3/native/index.ts'
 
 /** Read size of the ingest path. */
 const PIECE = 1 << 20
@@ -165,18 +172,38 @@ function compare (dir: string, size: number, kernel: Blake3Kernel, rounds: numbe
   return result
 }
 
+const KERNEL_CHOICES = ['wasm', 'pure-ts', 'native'] as const
+type KernelChoice = typeof KERNEL_CHOICES[number]
+
+function parseKernels (text: string): Set<KernelChoice> {
+  const chosen = new Set<KernelChoice>()
+  for (const name of text.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    if (!(KERNEL_CHOICES as readonly string[]).includes(name)) throw new Error(`bad --kernels entry: ${name} (one of ${KERNEL_CHOICES.join(', ')})`)
+    chosen.add(name as KernelChoice)
+  }
+  if (chosen.size === 0) throw new Error('--kernels: nothing selected')
+  return chosen
+}
+
 function main (): void {
   const { values } = parseArgs({
     options: {
       size: { type: 'string', default: '1G' },
       'ts-size': { type: 'string', default: '64M' },
-      rounds: { type: 'string', default: '3' }
+      rounds: { type: 'string', default: '3' },
+      kernels: { type: 'string', default: KERNEL_CHOICES.join(',') },
+      'native-max': { type: 'string' }
     }
   })
   const size = parseSize(values.size)
   const tsSize = parseSize(values['ts-size'])
   const rounds = Number(values.rounds)
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`bad --rounds: ${values.rounds}`)
+  const kernels = parseKernels(values.kernels)
+  const nativeMax = values['native-max']
+  if (nativeMax !== undefined && !(nativeMax in NATIVE_LEVELS)) {
+    throw new Error(`bad --native-max: ${nativeMax} (one of ${Object.keys(NATIVE_LEVELS).join(', ')})`)
+  }
   const version = b3sumVersion()
 
   const dir = mkdtempSync(join(tmpdir(), 'storeswarm-bench-blake3-'))
@@ -184,11 +211,33 @@ function main (): void {
   process.once('SIGINT', () => { cleanup(); process.exit(130) })
   try {
     console.log(`BLAKE3 ingest (digest + 16 KiB-group outboard), ${PIECE >> 10} KiB reads; node ${process.version}, ${version}`)
-    console.log(`wasm-simd kernel vs b3sum --num-threads 1, ${formatSize(size)}, ${rounds} alternating rounds:`)
-    const wasm = compare(dir, size, createWasmKernel(), rounds)
-    console.log(`pure-ts kernel vs b3sum --num-threads 1, ${formatSize(tsSize)}, ${rounds} alternating rounds:`)
-    const ts = compare(dir, tsSize, pureTsKernel, rounds)
-    console.log(JSON.stringify({ bench: 'blake3-ingest', node: process.version, b3sum: version, pieceBytes: PIECE, results: [wasm, ts] }))
+    const results: Comparison[] = []
+    if (kernels.has('wasm')) {
+      console.log(`wasm-simd kernel vs b3sum --num-threads 1, ${formatSize(size)}, ${rounds} alternating rounds:`)
+      results.push(compare(dir, size, createWasmKernel(), rounds))
+    }
+    if (kernels.has('pure-ts')) {
+      console.log(`pure-ts kernel vs b3sum --num-threads 1, ${formatSize(tsSize)}, ${rounds} alternating rounds:`)
+      results.push(compare(dir, tsSize, pureTsKernel, rounds))
+    }
+    if (kernels.has('native')) {
+      let native: Blake3Kernel | undefined
+      try {
+        native = createNativeKernel({ maxLevel: nativeMax as NativeLevel | undefined })
+      } catch (err) {
+        console.log(`native kernel skipped: ${err instanceof Error ? err.message : String(err)}`)
+      }
+      if (native !== undefined) {
+        console.log(`${native.name} kernel vs b3sum --num-threads 1, ${formatSize(size)}, ${rounds} alternating rounds:`)
+        results.push(compare(dir, size, native, rounds))
+      }
+    }
+    console.log('summary (same-run ratios to b3sum --num-threads 1):')
+    for (const r of results) {
+      console.log(`  ${r.kernel.padEnd(16)} ${formatSize(r.size).padStart(8)}: median ${r.oursMBps.median.toFixed(0).padStart(5)} MB/s ` +
+        `(b3sum ${r.b3sumMBps.median.toFixed(0)}), ratio median ${r.ratioMedian.toFixed(3)}, best ${r.ratioBest.toFixed(3)}`)
+    }
+    console.log(JSON.stringify({ bench: 'blake3-ingest', node: process.version, b3sum: version, pieceBytes: PIECE, results }))
   } finally {
     cleanup()
   }

@@ -1,6 +1,7 @@
 /**
  * Compression kernels: the pure-TypeScript kernel (always available) and the loader that
- * prefers the WASM-SIMD kernel from `./wasm/index.ts` when it can be loaded.
+ * prefers the optional native addon kernel from `./native/index.ts`, then the WASM-SIMD kernel
+ * from `./wasm/index.ts`, when they can be loaded.
  *
  * A kernel turns whole 16 KiB chunk groups into their non-root chaining values
  * (spec: shared/specs/content-addressing.md §2.3, §3.5).
@@ -98,32 +99,100 @@ function selfTest (kernel: Blake3Kernel): boolean {
 let loaded: Blake3Kernel | undefined
 let loading: Promise<Blake3Kernel> | undefined
 
-/** Where the optional WASM kernel lives; resolved at run time so a missing module is not a type error. */
+/** Where the optional kernels live; resolved at run time so a missing module is not a type error. */
+const NATIVE_MODULE = './native/index.ts'
 const WASM_MODULE = './wasm/index.ts'
 
+/** A kernel to start the fallback chain at (see {@link LoadKernelOptions.prefer}). */
+export type KernelPreference = 'native' | 'wasm' | 'pure-ts'
+const PREFERENCES: readonly KernelPreference[] = ['native', 'wasm', 'pure-ts']
+
+/** Name of the native kernel when the CPU has neither AVX2 nor AVX-512 (slower than WASM SIMD). */
+const NATIVE_PORTABLE = 'native-portable'
+
+export interface LoadKernelOptions extends AbortOptions {
+  /**
+   * Start the fallback chain native → wasm → pure-ts at this kernel, e.g. to compare kernels:
+   * `{ prefer: 'native' }` takes the native addon at whatever level the CPU has (also
+   * `native-portable`), `{ prefer: 'wasm' }` skips the addon, `{ prefer: 'pure-ts' }` always
+   * gives the pure-TS kernel. A preferred kernel that is unavailable or fails its self-test
+   * still falls back to the next one; check `name` for what was loaded. Kernels loaded with
+   * `prefer` do not become the `defaultKernel()`.
+   */
+  prefer?: KernelPreference
+}
+
+/** Imports `specifier`, calls its `factory` export and self-tests the kernel; undefined on any failure. */
+async function tryKernel (specifier: string, factory: string): Promise<Blake3Kernel | undefined> {
+  try {
+    const mod: Record<string, unknown> = await import(specifier)
+    const create = mod[factory]
+    if (typeof create !== 'function') return undefined
+    const k = (create as () => Blake3Kernel)()
+    if (k != null && typeof k.groupCVs === 'function' && selfTest(k)) return k
+  } catch {
+    // not built / not supported by this runtime / failed: try the next kernel
+  }
+  return undefined
+}
+
+const tryNative = async (): Promise<Blake3Kernel | undefined> => await tryKernel(NATIVE_MODULE, 'createNativeKernel')
+const tryWasm = async (): Promise<Blake3Kernel | undefined> => await tryKernel(WASM_MODULE, 'createWasmKernel')
+
 /**
- * Loads the fastest available kernel once: the WASM-SIMD kernel (`createWasmKernel()` from
- * `./wasm/index.ts`) if it imports and constructs, else the pure-TS kernel. Never rejects.
- * The result is cached; later calls return the same kernel.
+ * The default chain: native with AVX2/AVX-512, else WASM SIMD, else the native kernel's
+ * portable (SSE2/scalar) path, which is slower than WASM SIMD, else pure-TS.
  */
-export async function loadKernel (options?: AbortOptions): Promise<Blake3Kernel> {
+async function loadDefault (): Promise<Blake3Kernel> {
+  const native = await tryNative()
+  if (native !== undefined && native.name !== NATIVE_PORTABLE) return native
+  return (await tryWasm()) ?? native ?? pureTsKernel
+}
+
+/** The first kernel of the chain native → wasm → pure-ts, starting at `start`, that loads and self-tests. */
+async function loadPreferred (start: KernelPreference): Promise<Blake3Kernel> {
+  if (start === 'native') {
+    const native = await tryNative()
+    if (native !== undefined) return native
+  }
+  if (start !== 'pure-ts') {
+    const wasm = await tryWasm()
+    if (wasm !== undefined) return wasm
+  }
+  return pureTsKernel
+}
+
+/** Kernels loaded with an explicit preference, one per preference. */
+const preferred = new Map<KernelPreference, Promise<Blake3Kernel>>()
+
+/**
+ * Loads the fastest available kernel once: the native addon kernel (`createNativeKernel()` from
+ * `./native/index.ts`, only if `scripts/build-native.mjs` built it and the CPU has AVX2 or
+ * AVX-512), else the WASM-SIMD kernel (`createWasmKernel()` from `./wasm/index.ts`), else the
+ * native addon's portable path, else the pure-TS kernel; each candidate is self-tested against
+ * the pure-TS kernel first. Never rejects, except when `signal` is already aborted or `prefer`
+ * is not a {@link KernelPreference}. The result is cached and becomes `defaultKernel()`; later
+ * calls return the same kernel. With `prefer`, the chain starts at that kernel instead (see
+ * {@link LoadKernelOptions.prefer}).
+ */
+export async function loadKernel (options?: LoadKernelOptions): Promise<Blake3Kernel> {
   options?.signal?.throwIfAborted()
-  if (loaded !== undefined) return loaded
-  loading ??= (async (): Promise<Blake3Kernel> => {
-    let kernel: Blake3Kernel = pureTsKernel
-    try {
-      const mod: { createWasmKernel?: () => Blake3Kernel } = await import(WASM_MODULE)
-      if (typeof mod.createWasmKernel === 'function') {
-        const k = mod.createWasmKernel()
-        if (k != null && typeof k.groupCVs === 'function' && selfTest(k)) kernel = k
-      }
-    } catch {
-      kernel = pureTsKernel
+  const prefer = options?.prefer
+  if (prefer !== undefined) {
+    if (!PREFERENCES.includes(prefer)) throw new Blake3ArgumentError(`loadKernel: unknown kernel preference ${String(prefer)}`)
+    let p = preferred.get(prefer)
+    if (p === undefined) {
+      p = loadPreferred(prefer)
+      preferred.set(prefer, p)
     }
+    return await p
+  }
+  if (loaded !== undefined) return loaded
+  loading ??= loadDefault().then((kernel) => {
     loaded = kernel
     return kernel
-  })()
-  return loading
+  })
+  return await loading
 }
 
 /** The kernel loaded by `loadKernel()`, or the pure-TS kernel if none has been loaded yet. */

@@ -1,0 +1,91 @@
+/**
+ * `storeswarm eris …` and `storeswarm fetch urn:eris:…`: ERIS URNs as an alternate address of
+ * store paths. Blocks come from local data first (the node's ERIS index over castore), then
+ * from an HTTP ERIS store (`--eris-store URL`, the N2R binding).
+ */
+import { parseArgs } from 'node:util'
+import { createReadStream } from 'node:fs'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import { loadKernel } from '../src/blake3/index.ts'
+import { openCastore } from '../src/castore/index.ts'
+import type { Castore } from '../src/castore/index.ts'
+import { encodeEris, decodeEris, ErisPathIndex, createHttpBlockStore, parseErisUrn } from '../src/eris/index.ts'
+import type { ErisBlockStore } from '../src/eris/index.ts'
+import { resolveDataDir } from './config.ts'
+
+export class ErisUsageError extends Error {
+  static override name = 'UsageError'
+  override name = 'UsageError'
+}
+
+export const ERIS_USAGE = `  storeswarm eris encode FILE [--block-size 1K|32K]
+                                               print the ERIS URN of a file (null convergence secret)
+  storeswarm eris decode URN [--eris-store URL]  write the content of an ERIS URN to stdout, from
+                                               the node's own data or an HTTP ERIS store
+  storeswarm fetch urn:eris:… --store-path PATH [--eris-store URL] [--nar-hash sha256:…]
+                                               fetch a NAR by its ERIS URN and import it
+`
+
+function parse (args: string[], options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }>): { values: Record<string, any>, positionals: string[] } {
+  try {
+    return parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...options }, allowPositionals: true, strict: true }) as any
+  } catch (err: any) {
+    throw new ErisUsageError(err.message)
+  }
+}
+
+/** Block source: the node's index first, then the HTTP store if one was given. */
+function blockSource (store: Castore, erisStore: string | undefined): (ref: Uint8Array, options?: { signal?: AbortSignal }) => Promise<Uint8Array | undefined> {
+  const index = new ErisPathIndex(store)
+  const remote: ErisBlockStore | undefined = erisStore === undefined ? undefined : createHttpBlockStore({ baseUrl: erisStore })
+  return async (ref, options) => (await index.getBlock(ref, options)) ?? (await remote?.get(ref, options))
+}
+
+export async function cmdEris (args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub === 'encode') {
+    const { values, positionals } = parse(rest, { 'block-size': { type: 'string' } })
+    if (positionals.length !== 1) throw new ErisUsageError('eris encode takes one file')
+    const bs = values['block-size'] ?? '32K'
+    if (bs !== '1K' && bs !== '32K') throw new ErisUsageError('--block-size is 1K or 32K')
+    const result = await encodeEris(createReadStream(positionals[0], { highWaterMark: 1024 * 1024 }), { blockSize: bs === '1K' ? 1024 : 32768 })
+    process.stdout.write(result.urn + '\n')
+    return 0
+  }
+  if (sub === 'decode') {
+    const { values, positionals } = parse(rest, { 'eris-store': { type: 'string' } })
+    if (positionals.length !== 1) throw new ErisUsageError('eris decode takes one urn:eris:… URN')
+    parseErisUrn(positionals[0])
+    const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+    try {
+      await pipeline(Readable.from(decodeEris(positionals[0], blockSource(store, values['eris-store']))), process.stdout)
+      return 0
+    } finally {
+      await store.close()
+    }
+  }
+  throw new ErisUsageError('usage: storeswarm eris encode FILE | storeswarm eris decode URN')
+}
+
+/** `storeswarm fetch urn:eris:… --store-path P`: decode the NAR and import it (verified). */
+export async function cmdFetchEris (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { 'store-path': { type: 'string' }, 'eris-store': { type: 'string' }, 'nar-hash': { type: 'string' } })
+  if (positionals.length !== 1 || !positionals[0].startsWith('urn:eris:')) throw new ErisUsageError('fetch takes one urn:eris:… URN')
+  if (values['store-path'] === undefined) throw new ErisUsageError('fetching by ERIS URN needs --store-path (the URN names the NAR, not the path)')
+  const urn = positionals[0]
+  parseErisUrn(urn)
+  await loadKernel()
+  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  try {
+    const { parseNixHash } = await import('../src/nix/hash.ts')
+    const narHash = values['nar-hash'] === undefined ? undefined : parseNixHash(values['nar-hash'], { algorithm: 'sha256' }).digest
+    const { info } = await store.importNar(decodeEris(urn, blockSource(store, values['eris-store'])), { storePath: values['store-path'], narHash })
+    const encoded = await new ErisPathIndex(store).encodePath(info)
+    if (encoded.urn !== urn) throw new Error(`imported NAR re-encodes to ${encoded.urn}, not ${urn}`)
+    process.stdout.write(info.storePath + '\n')
+    return 0
+  } finally {
+    await store.close()
+  }
+}
