@@ -58,3 +58,30 @@ export class DaemonError extends Error {
     this.traces = traces
   }
 }
+
+/**
+ * An operation failed after its arguments (and any payload) were fully read. The
+ * server reports it with `STDERR_ERROR` and keeps serving the connection (§1.4).
+ */
+export class DaemonOpError extends Error {
+  static override name = 'DaemonOpError'
+  override name = 'DaemonOpError'
+}
+
+/** A recognised operation storeswarm does not implement (§2 facade column "E"). */
+export class UnsupportedOperationError extends DaemonOpError {
+  static override name = 'UnsupportedOperationError'
+  override name = 'UnsupportedOperationError'
+}
+
+/** An upload was refused: missing signature, wrong content address, invalid reference, bad NAR. */
+export class UploadRejectedError extends DaemonOpError {
+  static override name = 'UploadRejectedError'
+  override name = 'UploadRejectedError'
+}
+
+/** Connecting to a daemon socket failed, or a connection timed out or closed early. */
+export class DaemonConnectionError extends Error {
+  static override name = 'DaemonConnectionError'
+  override name = 'DaemonConnectionError'
+}
