@@ -13,6 +13,14 @@ import type { PathInfo } from '../src/castore/index.ts'
 import { encodeNixBase32 } from '../src/nix/base32.ts'
 import { parseNixHash } from '../src/nix/hash.ts'
 import { resolveDataDir } from './config.ts'
+import { openBinaryCacheSource, importFromCache } from '../src/http/index.ts'
+import type { SigningMode } from '../src/http/index.ts'
+import { parsePublicKey } from '../src/nix/signing.ts'
+import { CACHE_NIXOS_ORG_KEY } from '../src/nix/constants.ts'
+import { systemDecompressors } from './decompress.ts'
+import { progressLine, formatBytes } from './progress.ts'
+import { runServe, DEFAULT_HTTP, readTokenFile } from './serve.ts'
+import { loadOrCreateKeys } from './keys.ts'
 
 const VERSION = '0.1.0'
 
@@ -24,9 +32,37 @@ Usage:
   storeswarm import [FILE.nar|-] --store-path /nix/store/<hash>-<name>
                  [--reference PATH]... [--deriver PATH] [--sig KEY:SIG]... [--ca CA]
                  [--nar-hash sha256:…]         ingest a NAR (stdin when FILE is - or absent)
+  storeswarm import --from-cache URL STORE-PATH... [--closure] [--trusted-public-key NAME:KEY]...
+                 [--no-check-sigs]             import from a Nix binary cache (file:// or http(s)://;
+                                               none, xz, bzip2, zstd, br, gzip, lzip, lz4); signatures
+                                               are checked against the given keys (default:
+                                               cache.nixos.org-1)
   storeswarm export STORE-PATH                  write the path's NAR to stdout
   storeswarm info STORE-PATH [--json]           narinfo fields and the castore root
   storeswarm list                               the store paths the node holds
+  storeswarm serve [--http HOST:PORT] [--http-guix HOST:PORT] [...]
+                                               run the node: a Nix binary cache on ${DEFAULT_HTTP}
+                                               (and a Guix one with --http-guix); see below
+  storeswarm keys show [--nix|--guix]           the public keys to trust (trusted-public-keys,
+                                               guix archive --authorize)
+
+Serve options:
+  --http HOST:PORT          Nix listener (default ${DEFAULT_HTTP})
+  --http-guix HOST:PORT     Guix listener (StoreDir /gnu/store; off by default)
+  --priority N              nix-cache-info Priority (default 30; cache.nixos.org is 40)
+  --compression none|zstd   NARs in narinfos uncompressed (default) or zstd (compressed once, cached)
+  --sign all|unsigned|none  add the node's signature to every narinfo (default), only to paths
+                            without one, or never (upstream signatures are always kept)
+  --key-name NAME           name of the Nix key generated on first start
+  --nix-secret-key-file F   sign with this Nix key instead of the generated one
+  --allow-uploads           accept nix copy --to http://… (loopback clients, and token holders)
+  --upload-token TOKEN      token for remote uploads (Bearer, or netrc password); also
+  --upload-token-file FILE  $STORESWARM_UPLOAD_TOKEN
+  --no-loopback-uploads     require the token from loopback clients too
+  --max-upload-size SIZE    largest NAR upload (default 64G)
+  --nar-cache-size SIZE     bound of the compressed-NAR cache (default 4G)
+  --verify-nars             re-hash every NAR served in full (costs throughput)
+  --log-requests            one log line per request
 
 Options:
   --data-dir DIR     data directory (default $STORESWARM_DATA_DIR, else $XDG_DATA_HOME/storeswarm,
@@ -55,6 +91,8 @@ export async function main (argv: string[]): Promise<number> {
       case 'export': return await cmdExport(rest)
       case 'info': return await cmdInfo(rest)
       case 'list': return await cmdList(rest)
+      case 'serve': return await cmdServe(rest)
+      case 'keys': return await cmdKeys(rest)
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}; see storeswarm --help`)
     }
@@ -111,8 +149,16 @@ async function cmdImport (args: string[]): Promise<number> {
     deriver: { type: 'string' },
     sig: { type: 'string', multiple: true },
     ca: { type: 'string' },
-    'nar-hash': { type: 'string' }
+    'nar-hash': { type: 'string' },
+    'from-cache': { type: 'string' },
+    closure: { type: 'boolean' },
+    'trusted-public-key': { type: 'string', multiple: true },
+    'no-check-sigs': { type: 'boolean' }
   })
+  if (values['from-cache'] !== undefined) return await cmdImportFromCache(values, positionals)
+  for (const flag of ['closure', 'trusted-public-key', 'no-check-sigs']) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --from-cache`)
+  }
   if (values['store-path'] === undefined) throw new UsageError('import needs --store-path /nix/store/<hash>-<name>')
   if (positionals.length > 1) throw new UsageError('import takes one NAR file (or - for stdin)')
   const file = positionals[0] ?? '-'
@@ -209,4 +255,130 @@ function describeRoot (info: PathInfo): string {
   const n = info.node
   if (n.type === 'symlink') return `symlink -> ${Buffer.from(n.target).toString()}`
   return `${n.type} ${toHex(n.digest)} (${n.type === 'file' ? `${n.size} bytes` : `size ${n.size}`})`
+}
+
+async function cmdImportFromCache (values: Record<string, any>, positionals: string[]): Promise<number> {
+  for (const flag of ['store-path', 'reference', 'deriver', 'sig', 'ca', 'nar-hash']) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --from-cache (the narinfo says it)`)
+  }
+  if (positionals.length === 0) throw new UsageError('import --from-cache URL needs at least one store path')
+  const keys = ((values['trusted-public-key'] as string[] | undefined) ?? [CACHE_NIXOS_ORG_KEY]).map(k => {
+    try { return parsePublicKey(k) } catch (err: any) { throw new UsageError(`--trusted-public-key: ${err.message}`) }
+  })
+  let source
+  try { source = openBinaryCacheSource(values['from-cache']) } catch (err: any) { throw new UsageError(err.message) }
+  await loadKernel()
+  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  const progress = progressLine()
+  try {
+    const result = await importFromCache({
+      castore: store,
+      source,
+      paths: positionals,
+      closure: values.closure === true,
+      trustedKeys: keys,
+      noCheckSigs: values['no-check-sigs'] === true,
+      decompressors: systemDecompressors(),
+      onProgress: (p) => {
+        if (p.phase === 'narinfo') progress.update(`querying ${p.storePath}`)
+        else if (p.phase === 'nar') progress.update(`[${p.index}/${p.total}] ${p.storePath.slice(p.storePath.lastIndexOf('/') + 1)}  ${formatBytes(p.bytes)}${p.fileSize !== undefined ? ` / ${formatBytes(p.fileSize)}` : ''}`)
+      }
+    })
+    progress.done()
+    for (const path of result.imported) process.stdout.write(`${path}\n`)
+    process.stderr.write(`imported ${result.imported.length} path(s) from ${source.url}${result.alreadyValid.length > 0 ? `; ${result.alreadyValid.length} already valid` : ''}\n`)
+    return 0
+  } finally {
+    progress.done()
+    await store.close()
+  }
+}
+
+function parseSize (text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(text)
+  if (m === null) throw new UsageError(`${flag}: bad size ${JSON.stringify(text)} (use e.g. 512M, 4G)`)
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T']
+  return Math.floor(Number(m[1]) * mult)
+}
+
+async function cmdServe (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    http: { type: 'string' },
+    'http-guix': { type: 'string' },
+    priority: { type: 'string' },
+    compression: { type: 'string' },
+    sign: { type: 'string' },
+    'key-name': { type: 'string' },
+    'nix-secret-key-file': { type: 'string' },
+    'allow-uploads': { type: 'boolean' },
+    'upload-token': { type: 'string' },
+    'upload-token-file': { type: 'string' },
+    'no-loopback-uploads': { type: 'boolean' },
+    'max-upload-size': { type: 'string' },
+    'nar-cache-size': { type: 'string' },
+    'verify-nars': { type: 'boolean' },
+    'log-requests': { type: 'boolean' }
+  })
+  if (positionals.length > 0) throw new UsageError('serve takes no positional arguments')
+  const compression = values.compression ?? 'none'
+  if (compression !== 'none' && compression !== 'zstd') throw new UsageError('--compression must be none or zstd')
+  const sign = values.sign ?? 'all'
+  if (!['all', 'unsigned', 'none'].includes(sign)) throw new UsageError('--sign must be all, unsigned or none')
+  let priority: number | undefined
+  if (values.priority !== undefined) {
+    priority = Number(values.priority)
+    if (!Number.isSafeInteger(priority) || priority < 0) throw new UsageError('--priority must be a non-negative integer')
+  }
+  let uploadToken: string | undefined = values['upload-token'] ?? (process.env.STORESWARM_UPLOAD_TOKEN !== undefined && process.env.STORESWARM_UPLOAD_TOKEN !== '' ? process.env.STORESWARM_UPLOAD_TOKEN : undefined)
+  if (values['upload-token-file'] !== undefined) uploadToken = await readTokenFile(values['upload-token-file'])
+  if (uploadToken !== undefined && values['allow-uploads'] !== true) throw new UsageError('an upload token needs --allow-uploads')
+  const controller = new AbortController()
+  const onSignal = (): void => { controller.abort() }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    await runServe({
+      dataDir: resolveDataDir(values['data-dir']),
+      http: values.http,
+      httpGuix: values['http-guix'],
+      priority,
+      compression,
+      sign: sign as SigningMode,
+      keyName: values['key-name'],
+      nixSecretKeyFile: values['nix-secret-key-file'],
+      allowUploads: values['allow-uploads'] === true,
+      uploadToken,
+      loopbackUploads: values['no-loopback-uploads'] !== true,
+      maxUploadBytes: values['max-upload-size'] === undefined ? undefined : parseSize(values['max-upload-size'], '--max-upload-size'),
+      compressedCacheBytes: values['nar-cache-size'] === undefined ? undefined : parseSize(values['nar-cache-size'], '--nar-cache-size'),
+      verifyNars: values['verify-nars'] === true,
+      logRequests: values['log-requests'] === true,
+      signal: controller.signal
+    })
+    return 0
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+async function cmdKeys (args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub !== 'show') throw new UsageError('usage: storeswarm keys show [--nix|--guix]')
+  const { values, positionals } = parse(rest, { nix: { type: 'boolean' }, guix: { type: 'boolean' }, 'nix-secret-key-file': { type: 'string' } })
+  if (positionals.length > 0) throw new UsageError('keys show takes no positional arguments')
+  const keys = await loadOrCreateKeys(resolveDataDir(values['data-dir']), { readOnly: true, nixSecretKeyFile: values['nix-secret-key-file'] })
+  if (values.nix === true) { process.stdout.write(keys.nixPublic + '\n'); return 0 }
+  if (values.guix === true) { process.stdout.write(keys.guixPublic); return 0 }
+  process.stdout.write([
+    'Nix — add to /etc/nix/nix.conf (with the node in substituters):',
+    `  extra-trusted-public-keys = ${keys.nixPublic}`,
+    '',
+    'Guix — authorize with `storeswarm keys show --guix | sudo guix archive --authorize`:',
+    ...keys.guixPublic.trimEnd().split('\n').map(l => '  ' + l),
+    '',
+    `Key files: ${keys.dir}`,
+    ''
+  ].join('\n'))
+  return 0
 }

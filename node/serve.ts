@@ -1,0 +1,154 @@
+/**
+ * `storeswarm serve`: the node's main job on embedded defaults — the castore in the data
+ * directory, a Nix binary cache on 127.0.0.1:37515, a Guix one only when `--http-guix` is
+ * given, keys generated on first start, no network access needed. It logs where it listens
+ * and the key to trust, and stops cleanly on SIGINT/SIGTERM (or when `signal` aborts).
+ */
+import { join } from 'node:path'
+import { hostname } from 'node:os'
+import { readFile } from 'node:fs/promises'
+import { loadKernel } from '../src/blake3/index.ts'
+import { openCastore } from '../src/castore/index.ts'
+import { CompressedNarCache, createBinaryCache, FsLogStore, DEFAULT_COMPRESSED_CACHE_BYTES, MAX_NAR_UPLOAD_BYTES } from '../src/http/index.ts'
+import type { BinaryCache, SigningMode, RequestEvent } from '../src/http/index.ts'
+import { GUIX_STORE_DIR, NIX_STORE_DIR } from '../src/nix/constants.ts'
+import { loadOrCreateKeys } from './keys.ts'
+import { systemDecompressors } from './decompress.ts'
+
+export const DEFAULT_HTTP = '127.0.0.1:37515'
+
+export interface ServeOptions {
+  dataDir: string
+  /** HOST:PORT of the Nix listener (default 127.0.0.1:37515) */
+  http?: string
+  /** HOST:PORT of the Guix listener (none by default) */
+  httpGuix?: string
+  priority?: number
+  compression?: 'none' | 'zstd'
+  sign?: SigningMode
+  keyName?: string
+  nixSecretKeyFile?: string
+  allowUploads?: boolean
+  uploadToken?: string
+  loopbackUploads?: boolean
+  maxUploadBytes?: number
+  compressedCacheBytes?: number
+  verifyNars?: boolean
+  logRequests?: boolean
+  log?: (line: string) => void
+  /** stop when aborted (the CLI wires SIGINT/SIGTERM to it) */
+  signal?: AbortSignal
+}
+
+/** Parses `HOST:PORT`, `[v6]:PORT`, `:PORT` or `PORT` (host defaults to 127.0.0.1). */
+export function parseListen (text: string): { host: string, port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*))?:?(\d{1,5})$/.exec(text)
+  if (m === null) throw new Error(`bad listen address ${JSON.stringify(text)} (use HOST:PORT)`)
+  const host = m[1] ?? (m[2] === undefined || m[2] === '' ? '127.0.0.1' : m[2])
+  const port = Number(m[3])
+  if (port > 65535) throw new Error(`bad port in ${JSON.stringify(text)}`)
+  return { host, port }
+}
+
+/** Reads an upload token from a file (first line). */
+export async function readTokenFile (file: string): Promise<string> {
+  const token = (await readFile(file, 'utf8')).split('\n')[0].trim()
+  if (token === '') throw new Error(`${file} holds no token`)
+  return token
+}
+
+export interface RunningNode {
+  nix: BinaryCache
+  guix?: BinaryCache
+  stop: () => Promise<void>
+}
+
+export async function startNode (options: ServeOptions): Promise<RunningNode> {
+  const log = options.log ?? ((line: string) => { process.stderr.write(line + '\n') })
+  await loadKernel()
+  const keys = await loadOrCreateKeys(options.dataDir, { keyName: options.keyName, nixSecretKeyFile: options.nixSecretKeyFile })
+  for (const file of keys.created) log(`storeswarm: generated ${file}`)
+  const castore = await openCastore({ dataDir: options.dataDir })
+  const compressed = await CompressedNarCache.open({ dir: join(options.dataDir, 'cache', 'nar'), maxBytes: options.compressedCacheBytes ?? DEFAULT_COMPRESSED_CACHE_BYTES })
+  const logs = new FsLogStore(join(options.dataDir, 'logs'))
+  const onRequest = options.logRequests === true
+    ? (e: RequestEvent) => log(`${e.remoteAddress ?? '-'} ${e.method} ${e.url} ${e.status} ${e.length}${e.range !== undefined ? ` range=${e.range}` : ''}`)
+    : undefined
+  const onError = (err: unknown): void => { log(`storeswarm: error: ${(err as Error)?.stack ?? String(err)}`) }
+  const signing = { mode: options.sign ?? 'all', nixKey: keys.nix, guixKey: keys.guix, hostname: hostname() }
+  const nix = createBinaryCache({
+    castore,
+    dialect: 'nix',
+    storeDir: NIX_STORE_DIR,
+    priority: options.priority,
+    compression: options.compression ?? 'none',
+    signing,
+    compressed,
+    logs,
+    decompressors: systemDecompressors(),
+    verifyNars: options.verifyNars,
+    upload: {
+      enabled: options.allowUploads === true,
+      token: options.uploadToken,
+      allowLoopback: options.loopbackUploads !== false,
+      maxNarBytes: options.maxUploadBytes ?? MAX_NAR_UPLOAD_BYTES
+    },
+    listen: parseListen(options.http ?? DEFAULT_HTTP),
+    onRequest,
+    onError
+  })
+  const guix = options.httpGuix === undefined
+    ? undefined
+    : createBinaryCache({
+      castore,
+      dialect: 'guix',
+      storeDir: GUIX_STORE_DIR,
+      signing,
+      compressed,
+      logs,
+      verifyNars: options.verifyNars,
+      listen: parseListen(options.httpGuix),
+      onRequest,
+      onError
+    })
+  try {
+    await nix.start()
+    await guix?.start()
+  } catch (err) {
+    await nix.stop()
+    await guix?.stop()
+    await castore.close()
+    throw err
+  }
+  const uploads = options.allowUploads !== true
+    ? 'off'
+    : [options.loopbackUploads !== false ? 'loopback clients' : undefined, options.uploadToken !== undefined ? 'token holders' : undefined].filter(Boolean).join(' and ') || 'nobody (no token, loopback disabled)'
+  log(`storeswarm: Nix binary cache on ${nix.url ?? '?'} (StoreDir ${NIX_STORE_DIR}, Priority ${options.priority ?? 30}, NARs ${options.compression ?? 'none'}, uploads: ${uploads})`)
+  if (guix !== undefined) {
+    log(`storeswarm: Guix substitutes on ${guix.url ?? '?'} (StoreDir ${GUIX_STORE_DIR}); authorize with: storeswarm keys show --guix | guix archive --authorize`)
+  }
+  // last: the line scripts wait for
+  log(`storeswarm: trusted-public-keys = ${keys.nixPublic}`)
+  let stopped = false
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    await Promise.all([nix.stop(), guix?.stop()])
+    compressed.close()
+    await castore.close()
+  }
+  return { nix, guix, stop }
+}
+
+/** Runs until `options.signal` aborts; resolves once everything is closed. */
+export async function runServe (options: ServeOptions): Promise<void> {
+  const node = await startNode(options)
+  const log = options.log ?? ((line: string) => { process.stderr.write(line + '\n') })
+  const signal = options.signal
+  if (signal !== undefined && !signal.aborted) {
+    await new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+  }
+  log('storeswarm: stopping')
+  await node.stop()
+  log('storeswarm: stopped')
+}
