@@ -21,6 +21,9 @@ import { systemDecompressors } from './decompress.ts'
 import { progressLine, formatBytes } from './progress.ts'
 import { runServe, DEFAULT_HTTP, readTokenFile } from './serve.ts'
 import { loadOrCreateKeys } from './keys.ts'
+import { DAEMON_USAGE, cmdDaemon, cmdImportFromDaemon, cmdStdio } from './daemon.ts'
+import { ERIS_USAGE, cmdEris, cmdFetchEris } from './eris.ts'
+import { ErisPathIndex } from '../src/eris/index.ts'
 
 const VERSION = '0.1.0'
 
@@ -45,7 +48,7 @@ Usage:
                                                (and a Guix one with --http-guix); see below
   storeswarm keys show [--nix|--guix]           the public keys to trust (trusted-public-keys,
                                                guix archive --authorize)
-
+${DAEMON_USAGE}${ERIS_USAGE}
 Serve options:
   --http HOST:PORT          Nix listener (default ${DEFAULT_HTTP})
   --http-guix HOST:PORT     Guix listener (StoreDir /gnu/store; off by default)
@@ -87,12 +90,18 @@ export async function main (argv: string[]): Promise<number> {
         process.stdout.write(`storeswarm ${VERSION}\n`)
         return 0
       case 'hash': return await cmdHash(rest)
-      case 'import': return await cmdImport(rest)
+      case 'import': return rest.includes('--from-daemon') ? await cmdImportFromDaemon(rest) : await cmdImport(rest)
       case 'export': return await cmdExport(rest)
       case 'info': return await cmdInfo(rest)
       case 'list': return await cmdList(rest)
       case 'serve': return await cmdServe(rest)
       case 'keys': return await cmdKeys(rest)
+      case 'daemon': return await cmdDaemon(rest)
+      case 'stdio': return await cmdStdio(rest)
+      case 'eris': return await cmdEris(rest)
+      case 'fetch':
+        if (rest.some(a => a.startsWith('urn:eris:'))) return await cmdFetchEris(rest)
+        throw new UsageError('fetch takes a urn:eris:… URN')
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}; see storeswarm --help`)
     }
@@ -177,7 +186,10 @@ async function cmdImport (args: string[]): Promise<number> {
       narHash,
       sizeHint
     })
+    // the ERIS read capability of the NAR, an alternate address of the path (kept in its PathInfo)
+    const eris = await new ErisPathIndex(store).encodePath(info)
     process.stdout.write(`${info.storePath}\n`)
+    process.stderr.write(`ERIS ${eris.urn}\n`)
     process.stderr.write(`imported ${info.narSize} bytes of NAR: ${stats.files} files (${stats.blobsAdded} new blobs, ${stats.bytesAdded} new bytes), ${stats.directories} directories; root ${describeRoot(info)}\n`)
     return 0
   } finally {
@@ -219,6 +231,7 @@ async function cmdInfo (args: string[]): Promise<number> {
         signatures: info.signatures,
         ...(info.ca !== undefined ? { ca: info.ca } : {}),
         registrationTime: info.registrationTime,
+        ...(info.eris !== undefined ? { eris: info.eris } : {}),
         castore: { root: nodeToJSON(info.node), ...(info.node.type !== 'symlink' ? { digest: toSnixString(info.node.digest) } : {}) }
       }, null, 2) + '\n')
       return 0
@@ -231,6 +244,7 @@ async function cmdInfo (args: string[]): Promise<number> {
       ...(info.deriver !== undefined ? [`Deriver: ${info.deriver.slice(info.deriver.lastIndexOf('/') + 1)}`] : []),
       ...info.signatures.map(s => `Sig: ${s}`),
       ...(info.ca !== undefined ? [`CA: ${info.ca}`] : []),
+      ...(info.eris !== undefined ? [`ERIS: ${info.eris}`] : []),
       `CastoreRoot: ${describeRoot(info)}`
     ]
     process.stdout.write(lines.join('\n') + '\n')

@@ -90,7 +90,7 @@ describe('storeswarm import / export / info', () => {
     expect(exp.status).toBe(0)
     expect(Buffer.compare(exp.stdout, nar)).toBe(0)
     const info = cli(['info', path])
-    expect(info.stdout.toString()).toMatch(/^StorePath: \/nix\/store\/mbig2lb0l0g5haak3zgg7lkjsypn90pw-tree\nNarHash: sha256:047p5jrq0ibd1n8jnk86s5rrjf25yhkz3gyk76gs4skg5pij2mpn\nNarSize: 2000\nReferences: \nCA: fixed:r:sha256:047p5jrq0ibd1n8jnk86s5rrjf25yhkz3gyk76gs4skg5pij2mpn\nCastoreRoot: directory [0-9a-f]{64}/)
+    expect(info.stdout.toString()).toMatch(/^StorePath: \/nix\/store\/mbig2lb0l0g5haak3zgg7lkjsypn90pw-tree\nNarHash: sha256:047p5jrq0ibd1n8jnk86s5rrjf25yhkz3gyk76gs4skg5pij2mpn\nNarSize: 2000\nReferences: \nCA: fixed:r:sha256:047p5jrq0ibd1n8jnk86s5rrjf25yhkz3gyk76gs4skg5pij2mpn\nERIS: urn:eris:[A-Z2-7]{106}\nCastoreRoot: directory [0-9a-f]{64}/)
     const json = JSON.parse(cli(['info', path, '--json']).stdout.toString())
     expect(json.narSize).toBe(2000)
     expect(json.castore.digest).toMatch(/^blake3-/)

@@ -31,6 +31,7 @@ export type Route =
   | { kind: 'log', baseName: string }
   | { kind: 'realisation' }
   | { kind: 'signing-key' }
+  | { kind: 'eris-block', reference: string }
   | { kind: 'unknown' }
   | { kind: 'bad', reason: string }
 
@@ -63,9 +64,17 @@ export function requestPath (target: string): string | undefined {
   return path.replace(/\/{2,}/g, '/')
 }
 
+const RE_N2R_BLOCK = /^urn(?::|%3[Aa])blake2b(?::|%3[Aa])([A-Z2-7]{52})$/
+
 export function route (dialect: Dialect, target: string): Route {
   const path = requestPath(target)
   if (path === undefined) return { kind: 'bad', reason: 'malformed request path' }
+  if (path === '/uri-res/N2R') {
+    // ERIS blocks over HTTP (RFC 2169 N2R, content-addressing.md §4.4): the query is the URN
+    const query = target.slice(target.indexOf('?') + 1)
+    const m = target.includes('?') ? RE_N2R_BLOCK.exec(query) : null
+    return m === null ? { kind: 'bad', reason: 'N2R needs ?urn:blake2b:<52 base32 characters>' } : { kind: 'eris-block', reference: m[1] }
+  }
   if (path === '/' || path === '') return { kind: 'root' }
   if (path === '/nix-cache-info') return { kind: 'cache-info' }
   let m = RE_NARINFO.exec(path)

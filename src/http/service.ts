@@ -27,6 +27,8 @@ import { parseContentAddress } from '../nix/content-address.ts'
 import { fingerprint } from '../nix/fingerprint.ts'
 import type { NixHash } from '../nix/hash.ts'
 import { renderNarInfo } from '../nix/narinfo.ts'
+import { ErisPathIndex } from '../eris/store-paths.ts'
+import { base32Decode } from '../eris/base32.ts'
 import type { NarInfo } from '../nix/narinfo.ts'
 import { signFingerprint, formatPublicKey, toPublicKey } from '../nix/signing.ts'
 import type { SecretKey } from '../nix/signing.ts'
@@ -85,6 +87,8 @@ export interface FaultHooks {
 
 export interface BinaryCacheInit {
   castore: Castore
+  /** answer ERIS block requests (`/uri-res/N2R?urn:blake2b:…`) from local data (default true) */
+  eris?: boolean
   /** `nix` (default) or `guix` */
   dialect?: Dialect
   /** default `/nix/store` (Nix) or `/gnu/store` (Guix) */
@@ -144,6 +148,8 @@ export class BinaryCache {
   private readonly rendered = new WeakMap<PathInfo, Map<string, Uint8Array>>()
   private readonly directories = new Map<string, Directory>()
   private readonly renderStores: NarRangeStores
+  /** ERIS blocks of the paths held, answered on `/uri-res/N2R` */
+  private readonly erisBlocks: ErisPathIndex | undefined
   private listener?: HttpListener
 
   constructor (init: BinaryCacheInit) {
@@ -154,6 +160,7 @@ export class BinaryCache {
     if (init.compression === 'zstd' && init.compressed === undefined) throw new RangeError('zstd NARs need a compressed NAR cache (init.compressed)')
     this.uploads = new Uploads(this.castore, this.storeDir, this.dialect === 'nix' ? (init.upload ?? {}) : {}, init.decompressors ?? {})
     this.uploads.onCommit = (storePath) => { this.invalidate(StorePath.parse(storePath, this.storeDir).hashPart) }
+    this.erisBlocks = init.eris === false ? undefined : new ErisPathIndex(this.castore)
     const directories = this.castore.directories
     const cache = this.directories
     this.renderStores = {
@@ -325,6 +332,11 @@ export class BinaryCache {
         if (info === undefined || info.storePath !== `${this.storeDir}/${r.baseName}`) return notFound(`${request.url.slice(0, 200)} not found`)
         return await this.narResponse(request, info, r.compression)
       }
+      case 'eris-block': {
+        const block = await this.erisBlocks?.getBlock(base32Decode(r.reference), options)
+        if (block === undefined) return notFound(`urn:blake2b:${r.reference} not found`)
+        return bytesResponse(block, 'application/octet-stream')
+      }
       case 'listing': {
         const info = await this.lookup(r.hashPart, options)
         if (info === undefined) return notFound(`${r.hashPart}.ls not found`)
@@ -461,6 +473,8 @@ export class BinaryCache {
       }
       if (info.deriver !== undefined) narInfo.deriver = baseName(info.deriver)
       if (info.ca !== undefined) narInfo.ca = parseContentAddress(info.ca)
+      // ERIS read capability of the uncompressed NAR: an extra field, unsigned and ignored by Nix
+      if (info.eris !== undefined) narInfo.unknownFields = [{ key: 'ERIS', value: info.eris }]
       const key = this.init.signing?.nixKey
       if (key !== undefined && this.shouldSign(info)) narInfo.signatures.push(signFingerprint(fingerprint(narInfo), key))
       return renderNarInfo(narInfo)
@@ -487,6 +501,7 @@ export class BinaryCache {
         narSize: info.narSize,
         references: info.references.map(baseName),
         ...(info.deriver !== undefined ? { deriver: baseName(info.deriver) } : {}),
+        ...(info.eris !== undefined ? { extra: [{ key: 'ERIS', value: info.eris }] } : {}),
         nars: nars.map(n => allSizes ? n : { url: n.url, compression: n.compression })
       })
       const secret = this.init.signing?.guixKey
