@@ -15,7 +15,7 @@ import { parseNixHash } from '../src/nix/hash.ts'
 import { resolveDataDir } from './config.ts'
 import { openBinaryCacheSource, importFromCache } from '../src/http/index.ts'
 import type { SigningMode } from '../src/http/index.ts'
-import { parsePublicKey } from '../src/nix/signing.ts'
+import { parsePublicKey, parseTrustedPublicKeys } from '../src/nix/signing.ts'
 import { CACHE_NIXOS_ORG_KEY } from '../src/nix/constants.ts'
 import { systemDecompressors } from './decompress.ts'
 import { progressLine, formatBytes } from './progress.ts'
@@ -66,6 +66,12 @@ Serve options:
   --nar-cache-size SIZE     bound of the compressed-NAR cache (default 4G)
   --verify-nars             re-hash every NAR served in full (costs throughput)
   --log-requests            one log line per request
+  --daemon-socket PATH      Nix daemon protocol socket (default $XDG_RUNTIME_DIR/storeswarm/daemon.sock,
+                            skipped with a warning if in use); --no-daemon for none
+  --guix-daemon-socket PATH a Guix daemon protocol socket (off by default)
+  --trusted-public-keys K   keys whose signatures make daemon uploads valid (default cache.nixos.org-1)
+  --trust-clients           every client of the daemon socket is a trusted user
+  --no-eris                 don't compute ERIS capabilities of paths in the background
 
 Options:
   --data-dir DIR     data directory (default $STORESWARM_DATA_DIR, else $XDG_DATA_HOME/storeswarm,
@@ -331,9 +337,22 @@ async function cmdServe (args: string[]): Promise<number> {
     'max-upload-size': { type: 'string' },
     'nar-cache-size': { type: 'string' },
     'verify-nars': { type: 'boolean' },
-    'log-requests': { type: 'boolean' }
+    'log-requests': { type: 'boolean' },
+    'daemon-socket': { type: 'string' },
+    'no-daemon': { type: 'boolean' },
+    'guix-daemon-socket': { type: 'string' },
+    'trusted-public-keys': { type: 'string', multiple: true },
+    'trust-clients': { type: 'boolean' },
+    'no-eris': { type: 'boolean' }
   })
   if (positionals.length > 0) throw new UsageError('serve takes no positional arguments')
+  if (values['no-daemon'] === true && values['daemon-socket'] !== undefined) throw new UsageError('--no-daemon and --daemon-socket exclude each other')
+  let trustedPublicKeys
+  try {
+    trustedPublicKeys = values['trusted-public-keys'] === undefined ? undefined : (values['trusted-public-keys'] as string[]).flatMap(k => parseTrustedPublicKeys(k))
+  } catch (err: any) {
+    throw new UsageError(`--trusted-public-keys: ${err.message}`)
+  }
   const compression = values.compression ?? 'none'
   if (compression !== 'none' && compression !== 'zstd') throw new UsageError('--compression must be none or zstd')
   const sign = values.sign ?? 'all'
@@ -367,6 +386,11 @@ async function cmdServe (args: string[]): Promise<number> {
       compressedCacheBytes: values['nar-cache-size'] === undefined ? undefined : parseSize(values['nar-cache-size'], '--nar-cache-size'),
       verifyNars: values['verify-nars'] === true,
       logRequests: values['log-requests'] === true,
+      daemonSocket: values['no-daemon'] === true ? false : values['daemon-socket'],
+      guixDaemonSocket: values['guix-daemon-socket'],
+      trustedPublicKeys,
+      trustClients: values['trust-clients'] === true,
+      eris: values['no-eris'] !== true,
       signal: controller.signal
     })
     return 0

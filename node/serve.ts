@@ -13,6 +13,11 @@ import { CompressedNarCache, createBinaryCache, FsLogStore, DEFAULT_COMPRESSED_C
 import type { BinaryCache, SigningMode, RequestEvent } from '../src/http/index.ts'
 import { GUIX_STORE_DIR, NIX_STORE_DIR } from '../src/nix/constants.ts'
 import { loadOrCreateKeys } from './keys.ts'
+import type { Castore } from '../src/castore/index.ts'
+import { ErisPathIndex } from '../src/eris/index.ts'
+import type { PublicKey } from '../src/nix/index.ts'
+import { resolveDaemonSocket, startDaemonSocket } from './daemon.ts'
+import type { DaemonSocketHandle } from './daemon.ts'
 import { systemDecompressors } from './decompress.ts'
 
 export const DEFAULT_HTTP = '127.0.0.1:37515'
@@ -35,6 +40,19 @@ export interface ServeOptions {
   compressedCacheBytes?: number
   verifyNars?: boolean
   logRequests?: boolean
+  /**
+   * Nix daemon protocol socket: a path, `false` for none, or undefined for the default
+   * (`resolveDaemonSocket()`; skipped with a warning when that path is in use)
+   */
+  daemonSocket?: string | false
+  /** a Guix-dialect daemon socket (none by default) */
+  guixDaemonSocket?: string
+  /** keys whose signatures make daemon uploads valid (default cache.nixos.org-1) */
+  trustedPublicKeys?: PublicKey[]
+  /** every client of the daemon socket is a trusted user */
+  trustClients?: boolean
+  /** compute ERIS capabilities of paths that have none, in the background (default true) */
+  eris?: boolean
   log?: (line: string) => void
   /** stop when aborted (the CLI wires SIGINT/SIGTERM to it) */
   signal?: AbortSignal
@@ -60,7 +78,40 @@ export async function readTokenFile (file: string): Promise<string> {
 export interface RunningNode {
   nix: BinaryCache
   guix?: BinaryCache
+  daemon?: DaemonSocketHandle
+  guixDaemon?: DaemonSocketHandle
   stop: () => Promise<void>
+}
+
+/**
+ * Gives every valid path without an ERIS capability one, one path at a time, until aborted.
+ * Runs after start and whenever `poke()` is called (after uploads and imports).
+ */
+export function startErisBackfill (castore: Castore, signal: AbortSignal, log: (line: string) => void): { poke: () => void, done: Promise<void> } {
+  const index = new ErisPathIndex(castore)
+  let again = true
+  let wake: (() => void) | undefined
+  const poke = (): void => { again = true; wake?.() }
+  // uploads (HTTP, daemon) and peers add paths: look again every minute
+  const timer = setInterval(poke, 60_000)
+  timer.unref()
+  signal.addEventListener('abort', () => clearInterval(timer), { once: true })
+  const done = (async () => {
+    while (!signal.aborted) {
+      if (!again) await new Promise<void>(resolve => { wake = resolve; signal.addEventListener('abort', () => resolve(), { once: true }) })
+      again = false
+      for await (const info of castore.pathInfos.list({ signal })) {
+        if (signal.aborted) return
+        if (info.eris !== undefined) continue
+        try {
+          await index.encodePath(info, { signal })
+        } catch (err: any) {
+          if (!signal.aborted) log(`storeswarm: ERIS of ${info.storePath} failed: ${err.message}`)
+        }
+      }
+    }
+  })().catch(() => {})
+  return { poke, done }
 }
 
 export async function startNode (options: ServeOptions): Promise<RunningNode> {
@@ -111,18 +162,39 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
       onRequest,
       onError
     })
+  let daemon: DaemonSocketHandle | undefined
+  let guixDaemon: DaemonSocketHandle | undefined
+  const daemonOptions = { trustedPublicKeys: options.trustedPublicKeys, trustClients: options.trustClients }
   try {
     await nix.start()
     await guix?.start()
+    if (options.daemonSocket !== false) {
+      const path = resolveDaemonSocket(options.daemonSocket)
+      try {
+        daemon = await startDaemonSocket(castore, { path, ...daemonOptions })
+      } catch (err: any) {
+        // the default socket is a convenience: another node may hold it; an explicit one must work
+        if (options.daemonSocket !== undefined) throw err
+        log(`storeswarm: no daemon socket: ${err.message} (use --daemon-socket PATH)`)
+      }
+    }
+    if (options.guixDaemonSocket !== undefined) {
+      guixDaemon = await startDaemonSocket(castore, { path: options.guixDaemonSocket, dialect: 'guix', ...daemonOptions })
+    }
   } catch (err) {
     await nix.stop()
     await guix?.stop()
+    await daemon?.close()
     await castore.close()
     throw err
   }
+  const background = new AbortController()
+  const eris = options.eris === false ? undefined : startErisBackfill(castore, background.signal, log)
   const uploads = options.allowUploads !== true
     ? 'off'
     : [options.loopbackUploads !== false ? 'loopback clients' : undefined, options.uploadToken !== undefined ? 'token holders' : undefined].filter(Boolean).join(' and ') || 'nobody (no token, loopback disabled)'
+  if (daemon !== undefined) log(`storeswarm: Nix daemon protocol on unix://${daemon.path}`)
+  if (guixDaemon !== undefined) log(`storeswarm: Guix daemon protocol on ${guixDaemon.path}`)
   log(`storeswarm: Nix binary cache on ${nix.url ?? '?'} (StoreDir ${NIX_STORE_DIR}, Priority ${options.priority ?? 30}, NARs ${options.compression ?? 'none'}, uploads: ${uploads})`)
   if (guix !== undefined) {
     log(`storeswarm: Guix substitutes on ${guix.url ?? '?'} (StoreDir ${GUIX_STORE_DIR}); authorize with: storeswarm keys show --guix | guix archive --authorize`)
@@ -133,11 +205,13 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
   const stop = async (): Promise<void> => {
     if (stopped) return
     stopped = true
-    await Promise.all([nix.stop(), guix?.stop()])
+    background.abort()
+    await eris?.done
+    await Promise.all([nix.stop(), guix?.stop(), daemon?.close(), guixDaemon?.close()])
     compressed.close()
     await castore.close()
   }
-  return { nix, guix, stop }
+  return { nix, guix, daemon, guixDaemon, stop }
 }
 
 /** Runs until `options.signal` aborts; resolves once everything is closed. */
