@@ -275,3 +275,17 @@ describe('PathInfoStore conformance', () => {
     })
   }
 })
+
+describe('one process owns a store', () => {
+  it('a second open of the same database is refused with StoreLockedError', async () => {
+    const { StoreLockedError } = await import('../src/castore/index.ts')
+    const dir = await mkdtemp(join(tmpdir(), 'storeswarm-lock-'))
+    const first = await openLevelStores({ location: join(dir, 'db') })
+    try {
+      await expect(openLevelStores({ location: join(dir, 'db') })).rejects.toThrow(StoreLockedError)
+    } finally {
+      await first.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -42,3 +42,9 @@ export class BlobSizeError extends Error {
   static override name = 'BlobSizeError'
   override name = 'BlobSizeError'
 }
+
+/** The store's database is held by another process (one process owns a data directory). */
+export class StoreLockedError extends Error {
+  static override name = 'StoreLockedError'
+  override name = 'StoreLockedError'
+}

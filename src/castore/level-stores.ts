@@ -9,6 +9,7 @@ import type { DirectoryStore } from './directory-store.ts'
 import { createDirectoryStore } from './directory-store-common.ts'
 import type { PathInfoStore } from './path-info-store.ts'
 import type { PathInfo } from './path-info.ts'
+import { StoreLockedError } from './errors.ts'
 import { pathInfoFromJSON, pathInfoToJSON, splitStorePath, validatePathInfo } from './path-info.ts'
 
 /** A small key-value namespace in the same database, for indexes kept beside the castore. */
@@ -36,7 +37,14 @@ export interface LevelStoresInit {
 export async function openLevelStores (init: LevelStoresInit, options?: AbortOptions): Promise<CastoreDb> {
   options?.signal?.throwIfAborted()
   const db = new Level<string, Uint8Array>(init.location, { keyEncoding: 'utf8', valueEncoding: 'view' })
-  await db.open()
+  try {
+    await db.open()
+  } catch (err: any) {
+    if (err?.cause?.code === 'LEVEL_LOCKED') {
+      throw new StoreLockedError(`the store at ${init.location} is in use by another process (a running \`storeswarm serve\`?): stop it, or use another data directory`)
+    }
+    throw err
+  }
   // classic-level honours `sync` (fsync before returning); abstract-level's types don't list it
   const writeOptions = { sync: init.sync ?? true, keyEncoding: 'utf8' as const }
   const dirs = db.sublevel<string, Uint8Array>('dir', { keyEncoding: 'utf8', valueEncoding: 'view' })
