@@ -23,6 +23,7 @@ import { runServe, DEFAULT_HTTP, readTokenFile } from './serve.ts'
 import { loadOrCreateKeys } from './keys.ts'
 import { DAEMON_USAGE, cmdDaemon, cmdImportFromDaemon, cmdStdio } from './daemon.ts'
 import { ERIS_USAGE, cmdEris, cmdFetchEris } from './eris.ts'
+import { cmdFetch, cmdPeers, cmdAnnounce, cmdP2P, P2P_ARG_OPTIONS, p2pOptionsFromFlags } from './p2p.ts'
 import { ErisPathIndex } from '../src/eris/index.ts'
 
 const VERSION = '0.1.0'
@@ -73,6 +74,19 @@ Serve options:
   --trust-clients           every client of the daemon socket is a trusted user
   --no-eris                 don't compute ERIS capabilities of paths in the background
 
+Peer-to-peer (serve, p2p, fetch, peers, announce):
+  --listen MULTIADDR...     where the swarm listens (default /ip4/0.0.0.0/tcp/0)
+  --bootstrap MULTIADDR...  peers to join through (default none)
+  --mdns                    find peers on the LAN with mDNS (off by default: it tells the LAN you
+                            run storeswarm and lets peers ask what you hold)
+  --upnp                    ask the router to forward the listen port (off by default)
+  --trusted-public-key K    accept path infos from peers signed by this key (name:base64)
+  --no-p2p                  no swarm at all
+  storeswarm fetch STORE-PATH|BLAKE3-DIGEST     fetch from peers through the running node
+  storeswarm peers                              peers the running node is connected to
+  storeswarm announce STORE-PATH...             tell the swarm the running node holds these
+  storeswarm p2p                                a swarm node without the HTTP cache
+
 Options:
   --data-dir DIR     data directory (default $STORESWARM_DATA_DIR, else $XDG_DATA_HOME/storeswarm,
                      else ~/.local/share/storeswarm)
@@ -107,7 +121,10 @@ export async function main (argv: string[]): Promise<number> {
       case 'eris': return await cmdEris(rest)
       case 'fetch':
         if (rest.some(a => a.startsWith('urn:eris:'))) return await cmdFetchEris(rest)
-        throw new UsageError('fetch takes a urn:eris:… URN')
+        return await cmdFetch(rest)
+      case 'peers': return await cmdPeers(rest)
+      case 'announce': return await cmdAnnounce(rest)
+      case 'p2p': return await cmdP2P(rest)
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}; see storeswarm --help`)
     }
@@ -343,13 +360,16 @@ async function cmdServe (args: string[]): Promise<number> {
     'guix-daemon-socket': { type: 'string' },
     'trusted-public-keys': { type: 'string', multiple: true },
     'trust-clients': { type: 'boolean' },
-    'no-eris': { type: 'boolean' }
+    'no-eris': { type: 'boolean' },
+    ...P2P_ARG_OPTIONS
   })
   if (positionals.length > 0) throw new UsageError('serve takes no positional arguments')
   if (values['no-daemon'] === true && values['daemon-socket'] !== undefined) throw new UsageError('--no-daemon and --daemon-socket exclude each other')
   let trustedPublicKeys
   try {
-    trustedPublicKeys = values['trusted-public-keys'] === undefined ? undefined : (values['trusted-public-keys'] as string[]).flatMap(k => parseTrustedPublicKeys(k))
+    // one trust set: --trusted-public-keys (Nix's space-separated form) and --trusted-public-key
+    const given = [...(values['trusted-public-keys'] ?? []), ...(values['trusted-public-key'] ?? [])] as string[]
+    trustedPublicKeys = given.length === 0 ? undefined : given.flatMap(k => parseTrustedPublicKeys(k))
   } catch (err: any) {
     throw new UsageError(`--trusted-public-keys: ${err.message}`)
   }
@@ -391,6 +411,7 @@ async function cmdServe (args: string[]): Promise<number> {
       trustedPublicKeys,
       trustClients: values['trust-clients'] === true,
       eris: values['no-eris'] !== true,
+      p2p: p2pOptionsFromFlags(values, resolveDataDir(values['data-dir'])),
       signal: controller.signal
     })
     return 0

@@ -17,6 +17,9 @@ import type { Castore } from '../src/castore/index.ts'
 import { ErisPathIndex } from '../src/eris/index.ts'
 import type { PublicKey } from '../src/nix/index.ts'
 import { resolveDaemonSocket, startDaemonSocket } from './daemon.ts'
+import { startP2P } from './p2p.ts'
+import type { P2PHandle, P2POptions } from './p2p.ts'
+import { withPeerSubstitution } from '../src/p2p/index.ts'
 import type { DaemonSocketHandle } from './daemon.ts'
 import { systemDecompressors } from './decompress.ts'
 
@@ -53,6 +56,8 @@ export interface ServeOptions {
   trustClients?: boolean
   /** compute ERIS capabilities of paths that have none, in the background (default true) */
   eris?: boolean
+  /** the peer-to-peer swarm (undefined: none; `disabled` in it: --no-p2p) */
+  p2p?: Omit<P2POptions, 'dataDir'>
   log?: (line: string) => void
   /** stop when aborted (the CLI wires SIGINT/SIGTERM to it) */
   signal?: AbortSignal
@@ -80,6 +85,7 @@ export interface RunningNode {
   guix?: BinaryCache
   daemon?: DaemonSocketHandle
   guixDaemon?: DaemonSocketHandle
+  p2p?: P2PHandle
   stop: () => Promise<void>
 }
 
@@ -120,6 +126,15 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
   const keys = await loadOrCreateKeys(options.dataDir, { keyName: options.keyName, nixSecretKeyFile: options.nixSecretKeyFile })
   for (const file of keys.created) log(`storeswarm: generated ${file}`)
   const castore = await openCastore({ dataDir: options.dataDir })
+  let p2p: P2PHandle | undefined
+  try {
+    p2p = options.p2p === undefined ? undefined : await startP2P(castore, { ...options.p2p, dataDir: options.dataDir, log })
+  } catch (err) {
+    await castore.close()
+    throw err
+  }
+  // on a miss, the facades ask the swarm (within a short budget) before answering 404
+  const served = p2p === undefined ? castore : withPeerSubstitution(castore, p2p.substitute, { budgetMs: options.p2p?.substituteBudgetMs })
   const compressed = await CompressedNarCache.open({ dir: join(options.dataDir, 'cache', 'nar'), maxBytes: options.compressedCacheBytes ?? DEFAULT_COMPRESSED_CACHE_BYTES })
   const logs = new FsLogStore(join(options.dataDir, 'logs'))
   const onRequest = options.logRequests === true
@@ -128,7 +143,7 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
   const onError = (err: unknown): void => { log(`storeswarm: error: ${(err as Error)?.stack ?? String(err)}`) }
   const signing = { mode: options.sign ?? 'all', nixKey: keys.nix, guixKey: keys.guix, hostname: hostname() }
   const nix = createBinaryCache({
-    castore,
+    castore: served,
     dialect: 'nix',
     storeDir: NIX_STORE_DIR,
     priority: options.priority,
@@ -151,7 +166,7 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
   const guix = options.httpGuix === undefined
     ? undefined
     : createBinaryCache({
-      castore,
+      castore: served,
       dialect: 'guix',
       storeDir: GUIX_STORE_DIR,
       signing,
@@ -185,6 +200,7 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
     await nix.stop()
     await guix?.stop()
     await daemon?.close()
+    await p2p?.close()
     await castore.close()
     throw err
   }
@@ -208,10 +224,11 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
     background.abort()
     await eris?.done
     await Promise.all([nix.stop(), guix?.stop(), daemon?.close(), guixDaemon?.close()])
+    await p2p?.close()
     compressed.close()
     await castore.close()
   }
-  return { nix, guix, daemon, guixDaemon, stop }
+  return { nix, guix, daemon, guixDaemon, p2p, stop }
 }
 
 /** Runs until `options.signal` aborts; resolves once everything is closed. */

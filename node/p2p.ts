@@ -1,0 +1,400 @@
+/**
+ * CLI-facing wiring of the peer-to-peer swarm (issue 5): `startP2P` for long-running commands
+ * (`storeswarm serve` wires it in), and ready-to-wire commands `fetch`, `peers`, `announce`,
+ * plus `p2p` (run a swarm node in the foreground).
+ *
+ * Flags: --listen MULTIADDR… (default /ip4/0.0.0.0/tcp/0), --bootstrap MULTIADDR… (default none),
+ * --mdns, --upnp (off by default: they advertise the node on the LAN / router), --no-p2p,
+ * --trusted-public-key KEY… (Nix `trusted-public-keys` entries).
+ *
+ * The peer identity is kept in `<data-dir>/p2p/identity.key` (created on first start, mode 0600);
+ * the DHT / peer store in `<data-dir>/p2p/datastore`. A running node listens for the `fetch`,
+ * `peers` and `announce` commands on `<data-dir>/p2p/control.sock` (newline-delimited JSON), since
+ * the castore database can only be open in one process; without a running node, `fetch` and
+ * `announce` start a node of their own for the duration of the command.
+ */
+import { parseArgs } from 'node:util'
+import { createServer, connect } from 'node:net'
+import type { Server, Socket } from 'node:net'
+import { mkdir, readFile, writeFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { LevelDatastore } from 'datastore-level'
+import { multiaddr } from '@multiformats/multiaddr'
+import { loadKernel } from '../src/blake3/index.ts'
+import { openCastore, parseDigest, toHex } from '../src/castore/index.ts'
+import type { Castore } from '../src/castore/index.ts'
+import { PartialBlobStore } from '../src/castore/partial-blob.ts'
+import { parsePublicKey } from '../src/nix/signing.ts'
+import type { PublicKey } from '../src/nix/signing.ts'
+import { createHost, createSwarm } from '../src/p2p/index.ts'
+import type { Host, Swarm, SwarmInit } from '../src/p2p/index.ts'
+import { resolveDataDir } from './config.ts'
+
+export interface P2POptions {
+  dataDir: string
+  listen?: string[]
+  bootstrap?: string[]
+  mdns?: boolean
+  upnp?: boolean
+  /** --no-p2p: startP2P returns undefined */
+  disabled?: boolean
+  trustedPublicKeys?: string[]
+  /** AutoNAT / DCUtR / relay transport (default true) */
+  nat?: boolean
+  /** connection-manager allow list (default: loopback and private ranges, so a LAN swarm behind one NAT is not rate-limited) */
+  allow?: string[]
+  /** open the control socket (default true) */
+  control?: boolean
+  /** lookup budget on a cache miss, ms */
+  substituteBudgetMs?: number
+  swarm?: SwarmInit
+  /** where to print the listen addresses (default stderr) */
+  log?: (line: string) => void
+}
+
+export interface P2PHandle {
+  node: Host
+  swarm: Swarm
+  /** multiaddrs with /p2p/<id> */
+  addrs: string[]
+  peerId: string
+  /** for the HTTP / daemon facades: find, fetch and verify a missing path (undefined if no peer has it) */
+  substitute: Swarm['substituteFromPeers']
+  close: () => Promise<void>
+}
+
+/** `parseArgs` options of the p2p flags, to merge into a command's own options. */
+export const P2P_ARG_OPTIONS = {
+  listen: { type: 'string', multiple: true },
+  bootstrap: { type: 'string', multiple: true },
+  mdns: { type: 'boolean' },
+  upnp: { type: 'boolean' },
+  'no-p2p': { type: 'boolean' },
+  'trusted-public-key': { type: 'string', multiple: true }
+} as const
+
+/** P2POptions from parsed flag values. */
+export function p2pOptionsFromFlags (values: Record<string, any>, dataDir: string): P2POptions {
+  return {
+    dataDir,
+    listen: values.listen,
+    bootstrap: values.bootstrap,
+    mdns: values.mdns === true,
+    upnp: values.upnp === true,
+    disabled: values['no-p2p'] === true,
+    trustedPublicKeys: values['trusted-public-key']
+  }
+}
+
+async function loadIdentity (dir: string): Promise<PrivateKey> {
+  const file = join(dir, 'identity.key')
+  try {
+    return privateKeyFromProtobuf(new Uint8Array(await readFile(file)))
+  } catch (err: any) {
+    if (err.code !== 'ENOENT') throw err
+  }
+  const key = await generateKeyPair('Ed25519')
+  await writeFile(file, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' }).catch(async (err) => {
+    if (err.code !== 'EEXIST') throw err
+  })
+  return privateKeyFromProtobuf(new Uint8Array(await readFile(file)))
+}
+
+function parseKeys (texts: string[] | undefined): PublicKey[] {
+  return (texts ?? []).flatMap(t => t.split(/\s+/).filter(x => x !== '')).map(parsePublicKey)
+}
+
+/** Starts the swarm node next to an open castore; prints its multiaddrs. */
+export async function startP2P (castore: Castore, options: P2POptions): Promise<P2PHandle | undefined> {
+  if (options.disabled === true) return undefined
+  const dir = join(options.dataDir, 'p2p')
+  await mkdir(dir, { recursive: true })
+  const privateKey = await loadIdentity(dir)
+  const datastore = new LevelDatastore(join(dir, 'datastore'))
+  await datastore.open()
+  let host: Host
+  try {
+    host = await createHost({
+      privateKey,
+      listen: options.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      bootstrap: options.bootstrap ?? [],
+      mdns: options.mdns === true,
+      upnp: options.upnp === true,
+      nat: options.nat ?? true,
+      datastore,
+      allow: options.allow ?? ['/ip4/127.0.0.0/ipcidr/8', '/ip4/10.0.0.0/ipcidr/8', '/ip4/172.16.0.0/ipcidr/12', '/ip4/192.168.0.0/ipcidr/16']
+    })
+  } catch (err) {
+    await datastore.close()
+    throw err
+  }
+  const swarm = createSwarm({ host, castore, partials: new PartialBlobStore({ root: options.dataDir }) }, {
+    trustedKeys: parseKeys(options.trustedPublicKeys),
+    substituteBudgetMs: options.substituteBudgetMs,
+    fetchServer: process.env.STORESWARM_DEBUG === '1' ? { onError: (err) => { process.stderr.write(`storeswarm p2p: serving failed: ${err.name}: ${err.message}\n`) } } : undefined,
+    ...options.swarm
+  })
+  await swarm.start()
+  // discovered peers (mDNS, bootstrap) are not dialled by libp2p itself (libp2p-notes.md gotcha 8)
+  host.addEventListener('peer:discovery', (evt) => {
+    if (host.getConnections(evt.detail.id).length === 0) void host.dial(evt.detail.id).catch(() => {})
+  })
+  // with no connection left (laptop suspended, bootstrap peer restarted), dial the bootstrap list
+  // again: libp2p's bootstrap module dials it only once (libp2p-notes.md gotcha 8)
+  const redial = setInterval(() => {
+    if (host.getConnections().length > 0) return
+    for (const a of options.bootstrap ?? []) void host.dial(multiaddr(a)).catch(() => {})
+  }, 30_000)
+  redial.unref()
+  const peerId = host.peerId.toString()
+  const addrs = host.getMultiaddrs().map(a => a.toString())
+  let control: Server | undefined
+  const controlPath = join(dir, 'control.sock')
+  if (options.control ?? true) control = await startControl(controlPath, swarm)
+  const log = options.log ?? ((line: string) => { process.stderr.write(line + '\n') })
+  log(`storeswarm p2p: peer id ${peerId}`)
+  for (const a of addrs) log(`storeswarm p2p: listening on ${a}`)
+  let closed = false
+  return {
+    node: host,
+    swarm,
+    addrs,
+    peerId,
+    substitute: swarm.substituteFromPeers.bind(swarm),
+    close: async () => {
+      if (closed) return
+      closed = true
+      clearInterval(redial)
+      if (control !== undefined) {
+        await new Promise<void>(resolve => { control?.close(() => { resolve() }) })
+        await rm(controlPath, { force: true })
+      }
+      await swarm.stop()
+      await host.stop()
+      await datastore.close()
+    }
+  }
+}
+
+/* ----------------------------------------------------------- control socket */
+
+type Reply = { type: 'progress', bytes: number } | { type: 'result', value: unknown } | { type: 'error', name: string, message: string }
+
+async function handleControl (swarm: Swarm, req: any, reply: (r: Reply) => void): Promise<void> {
+  switch (req.cmd) {
+    case 'peers':
+      reply({ type: 'result', value: { self: swarm.peerId, addrs: swarm.host.getMultiaddrs().map(a => a.toString()), peers: swarm.peers() } })
+      return
+    case 'announce': {
+      const infos = await swarm.announce(req.args as string[], { signal: AbortSignal.timeout(60_000) })
+      reply({ type: 'result', value: infos.map(i => i.storePath) })
+      return
+    }
+    case 'fetch': {
+      const target = String(req.args[0])
+      let bytes = 0
+      let last = 0
+      const onVerified = (e: any): void => {
+        bytes += e.detail.bytes
+        if (performance.now() - last > 200) { last = performance.now(); reply({ type: 'progress', bytes }) }
+      }
+      swarm.downloader.addEventListener('verified', onVerified)
+      try {
+        reply({ type: 'result', value: await fetchTarget(swarm, target) })
+      } finally {
+        swarm.downloader.removeEventListener('verified', onVerified)
+      }
+      return
+    }
+    default:
+      throw new Error(`unknown control command ${JSON.stringify(req.cmd)}`)
+  }
+}
+
+async function startControl (path: string, swarm: Swarm): Promise<Server> {
+  await rm(path, { force: true })
+  const server = createServer((sock: Socket) => {
+    let buf = ''
+    sock.setEncoding('utf8')
+    sock.on('data', (d: string) => {
+      buf += d
+      const nl = buf.indexOf('\n')
+      if (nl < 0) return
+      const line = buf.slice(0, nl)
+      buf = ''
+      const reply = (r: Reply): void => { if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n') }
+      let req: any
+      try { req = JSON.parse(line) } catch { reply({ type: 'error', name: 'UsageError', message: 'bad request' }); sock.end(); return }
+      handleControl(swarm, req, reply).catch((err: any) => { reply({ type: 'error', name: err?.name ?? 'Error', message: err?.message ?? String(err) }) }).finally(() => sock.end())
+    })
+    sock.on('error', () => {})
+  })
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => { resolve() }) })
+  return server
+}
+
+/** Sends one command to a running node; undefined when no node is running on this data dir. */
+export async function controlRequest (dataDir: string, cmd: string, args: string[], onProgress?: (bytes: number) => void): Promise<unknown> {
+  const path = join(dataDir, 'p2p', 'control.sock')
+  const sock = connect(path)
+  try {
+    await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
+  } catch (err: any) {
+    if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') return undefined
+    throw err
+  }
+  sock.write(JSON.stringify({ cmd, args }) + '\n')
+  sock.setEncoding('utf8')
+  let buf = ''
+  let result: { ok: boolean, value?: unknown, error?: Reply } | undefined
+  for await (const d of sock) {
+    buf += d as string
+    let nl: number
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const r = JSON.parse(buf.slice(0, nl)) as Reply
+      buf = buf.slice(nl + 1)
+      if (r.type === 'progress') onProgress?.(r.bytes)
+      else if (r.type === 'result') result = { ok: true, value: r.value }
+      else result = { ok: false, error: r }
+    }
+  }
+  if (result === undefined) throw new Error('the running node closed the control connection without an answer')
+  if (!result.ok) {
+    const e = result.error as { name: string, message: string }
+    const err = new Error(e.message)
+    err.name = e.name
+    throw err
+  }
+  return result.value ?? null
+}
+
+/* ----------------------------------------------------------------- commands */
+
+async function fetchTarget (swarm: Swarm, target: string): Promise<unknown> {
+  if (target.startsWith('/')) {
+    const info = await swarm.fetchStorePath(target, { budgetMs: 30_000 })
+    if (info === undefined) throw Object.assign(new Error(`no peer has ${target}`), { name: 'NoProvidersError' })
+    return { storePath: info.storePath, narSize: info.narSize }
+  }
+  const digest = parseDigest(target)
+  const r = await swarm.fetchDigest(digest, { budgetMs: 30_000 })
+  return { digest: toHex(digest), ...r }
+}
+
+function parse (args: string[], extra: Record<string, any> = {}): { values: Record<string, any>, positionals: string[] } {
+  return parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...P2P_ARG_OPTIONS, ...extra }, allowPositionals: true, strict: true }) as any
+}
+
+function progress (): { update: (bytes: number) => void, done: () => void } {
+  const tty = process.stderr.isTTY === true
+  const t0 = performance.now()
+  return {
+    update: (bytes) => {
+      if (!tty) return
+      const mb = bytes / 1e6
+      const rate = mb / Math.max((performance.now() - t0) / 1000, 0.001)
+      process.stderr.write(`\r\x1b[K${mb.toFixed(1)} MB verified (${rate.toFixed(1)} MB/s)`)
+    },
+    done: () => { if (tty) process.stderr.write('\r\x1b[K') }
+  }
+}
+
+/** Starts a castore + node for one command when no node is running. */
+async function withOwnNode<T> (values: Record<string, any>, fn: (swarm: Swarm) => Promise<T>): Promise<T> {
+  await loadKernel()
+  const dataDir = resolveDataDir(values['data-dir'])
+  const castore = await openCastore({ dataDir })
+  try {
+    const p2p = await startP2P(castore, { ...p2pOptionsFromFlags(values, dataDir), control: false, listen: values.listen ?? ['/ip4/0.0.0.0/tcp/0'] })
+    if (p2p === undefined) throw Object.assign(new Error('--no-p2p: nothing to do'), { name: 'UsageError' })
+    try {
+      // give bootstrap / mDNS a moment to connect before the first DHT query
+      const deadline = performance.now() + 5000
+      while (p2p.node.getConnections().length === 0 && performance.now() < deadline && ((values.bootstrap ?? []).length > 0 || values.mdns === true)) {
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      return await fn(p2p.swarm)
+    } finally {
+      await p2p.close()
+    }
+  } finally {
+    await castore.close()
+  }
+}
+
+/** `storeswarm fetch STORE-PATH|BLAKE3-DIGEST` */
+export async function cmdFetch (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args)
+  if (positionals.length !== 1) throw Object.assign(new Error('fetch takes one store path or BLAKE3 digest'), { name: 'UsageError' })
+  const bar = progress()
+  try {
+    const dataDir = resolveDataDir(values['data-dir'])
+    let result = await controlRequest(dataDir, 'fetch', positionals, bar.update)
+    if (result === undefined) {
+      result = await withOwnNode(values, async (swarm) => {
+        let bytes = 0
+        swarm.downloader.addEventListener('verified', (e) => { bytes += e.detail.bytes; bar.update(bytes) })
+        return await fetchTarget(swarm, positionals[0])
+      })
+    }
+    bar.done()
+    process.stdout.write(JSON.stringify(result) + '\n')
+    return 0
+  } finally {
+    bar.done()
+  }
+}
+
+/** `storeswarm peers`: the running node's id, addresses and connected peers. */
+export async function cmdPeers (args: string[]): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean' } })
+  const result = await controlRequest(resolveDataDir(values['data-dir']), 'peers', []) as any
+  if (result === undefined) {
+    process.stderr.write('storeswarm: no node is running on this data directory\n')
+    return 1
+  }
+  if (values.json === true) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+    return 0
+  }
+  process.stdout.write(`self ${result.self}\n`)
+  for (const a of result.addrs) process.stdout.write(`  ${a}\n`)
+  for (const p of result.peers) process.stdout.write(`${p.id} ${p.addrs.join(' ')}\n`)
+  return 0
+}
+
+/** `storeswarm announce STORE-PATH…` */
+export async function cmdAnnounce (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args)
+  if (positionals.length === 0) throw Object.assign(new Error('announce takes store paths'), { name: 'UsageError' })
+  const dataDir = resolveDataDir(values['data-dir'])
+  let result = await controlRequest(dataDir, 'announce', positionals)
+  if (result === undefined) {
+    process.stderr.write('storeswarm: no node is running; announcing from a temporary node (peers can fetch only while a node runs)\n')
+    result = await withOwnNode(values, async (swarm) => (await swarm.announce(positionals, { signal: AbortSignal.timeout(60_000) })).map(i => i.storePath))
+  }
+  for (const p of result as string[]) process.stdout.write(`${p}\n`)
+  return 0
+}
+
+/** `storeswarm p2p`: runs a swarm node in the foreground until SIGINT / SIGTERM. */
+export async function cmdP2P (args: string[]): Promise<number> {
+  const { values } = parse(args)
+  await loadKernel()
+  const dataDir = resolveDataDir(values['data-dir'])
+  const castore = await openCastore({ dataDir })
+  const p2p = await startP2P(castore, { ...p2pOptionsFromFlags(values, dataDir), log: (l) => { process.stdout.write(l + '\n') } })
+  if (p2p === undefined) {
+    await castore.close()
+    return 0
+  }
+  await new Promise<void>(resolve => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  await p2p.close()
+  await castore.close()
+  return 0
+}

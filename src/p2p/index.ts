@@ -1,0 +1,26 @@
+/**
+ * The peer-to-peer swarm (issue 5): libp2p host, DHT key scheme, announcements, path-info and
+ * fetch protocols, swarm downloader, substitution through peers. See DESIGN.md.
+ */
+export * from './constants.ts'
+export * from './errors.ts'
+export { blake3Cid, digestKey, storePathKey } from './dht-keys.ts'
+export { createHost } from './host.ts'
+export type { Host, HostInit, HostServices, EncrypterName } from './host.ts'
+export {
+  serveFetch, fetchBlobOnStream, fetchDirectoriesOnStream, receiveBlob, receiveDirectories,
+  encodeRequest, decodeRequest, withIdleTimeout, blobReader, createRateLimiter, KIND_BLOB, KIND_DIRECTORY
+} from './fetch-protocol.ts'
+export type { FetchRequest, FetchServerInit, RateLimiter, FetchServerComponents, ReceiveBlobOptions, ReceiveResult } from './fetch-protocol.ts'
+export { servePathInfo, requestPathInfo } from './path-info-protocol.ts'
+export { checkPathInfoTrust, checkCaContent } from './trust.ts'
+export type { TrustReason } from './trust.ts'
+export { PeerScores } from './peer-scores.ts'
+export { Downloader, createDownloader } from './downloader.ts'
+export type { DownloaderComponents, DownloaderInit, DownloadEvents, OpenStream } from './downloader.ts'
+export { Announcer, createAnnouncer } from './announcer.ts'
+export { Swarm, createSwarm } from './swarm.ts'
+export type { SwarmComponents, SwarmInit, SwarmEvents, FetchPathOptions } from './swarm.ts'
+export { readStream, sendAll } from './stream-io.ts'
+export { withPeerSubstitution } from './substitution.ts'
+export type { Substitute, PeerSubstitutionInit } from './substitution.ts'
