@@ -132,7 +132,7 @@ export async function main (argv: string[]): Promise<number> {
     if (err?.code === 'EPIPE') return 0
     const name = err?.name !== undefined && err.name !== 'Error' ? `${err.name}: ` : ''
     process.stderr.write(`storeswarm: ${name}${err?.message ?? String(err)}\n`)
-    return err instanceof UsageError ? 2 : 1
+    return err instanceof UsageError || err?.name === 'UsageError' ? 2 : 1
   }
 }
 

@@ -1,12 +1,13 @@
 /**
- * Spawns `node node/p2p-main.ts p2p …` swarm nodes as child processes (loopback only) and
+ * Spawns `storeswarm p2p …` (node/bin.ts) swarm nodes as child processes (loopback only) and
  * waits for their listen addresses.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-export const P2P_MAIN = fileURLToPath(new URL('../../node/p2p-main.ts', import.meta.url))
+/** the real command line: `storeswarm p2p|fetch|peers|announce …` */
+export const P2P_MAIN = fileURLToPath(new URL('../../node/bin.ts', import.meta.url))
 
 export interface ProcNode {
   proc: ChildProcess
