@@ -290,7 +290,10 @@ export function compress (
  * Chaining value of one complete 1024-byte chunk (16 blocks), never the root.
  *
  * The chunk's 256 message words are read from `m[mOff..mOff+256)`; the 8 CV words are written
- * to `out[outOff]`. The CV stays in locals across the 16 compressions.
+ * to `out[outOff]`. The CV stays in locals across the 16 compressions: the rounds are written
+ * out here again rather than calling `compress` 16 times because every blob smaller than a 16 KiB
+ * group (most files of a store path) is hashed on this path, and the inlined form measured
+ * ~1.7× faster (≈ 700 vs ≈ 400 MB/s).
  *
  * @param key - 8 key words at `key[keyOff]` (the IV in hash mode)
  * @param counter - the chunk index
