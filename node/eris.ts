@@ -1,7 +1,9 @@
 /**
  * `storeswarm eris …` and `storeswarm fetch urn:eris:…`: ERIS URNs as an alternate address of
  * store paths. Blocks come from local data first (the node's ERIS index over castore), then
- * from an HTTP ERIS store (`--eris-store URL`, the N2R binding).
+ * from an HTTP ERIS store (`--eris-store URL`, the N2R binding), then (for `fetch`) from the
+ * peers providing the URN: through the running node's control socket, or a node started for
+ * the command when none runs and no `--eris-store` is given (or `--bootstrap` / `--mdns` are).
  */
 import { parseArgs } from 'node:util'
 import { createReadStream } from 'node:fs'
@@ -13,6 +15,7 @@ import type { Castore } from '../src/castore/index.ts'
 import { encodeEris, decodeEris, ErisPathIndex, createHttpBlockStore, parseErisUrn } from '../src/eris/index.ts'
 import type { ErisBlockStore } from '../src/eris/index.ts'
 import { resolveDataDir } from './config.ts'
+import { P2P_ARG_OPTIONS, controlRequest, fetchErisIntoStore, withOwnNode } from './p2p.ts'
 
 export class ErisUsageError extends Error {
   static override name = 'UsageError'
@@ -24,7 +27,8 @@ export const ERIS_USAGE = `  storeswarm eris encode FILE [--block-size 1K|32K]
   storeswarm eris decode URN [--eris-store URL]  write the content of an ERIS URN to stdout, from
                                                the node's own data or an HTTP ERIS store
   storeswarm fetch urn:eris:… --store-path PATH [--eris-store URL] [--nar-hash sha256:…]
-                                               fetch a NAR by its ERIS URN and import it
+                                               fetch a NAR by its ERIS URN (from peers, and the
+                                               HTTP ERIS store if given) and import it
 `
 
 function parse (args: string[], options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }>): { values: Record<string, any>, positionals: string[] } {
@@ -68,22 +72,38 @@ export async function cmdEris (args: string[]): Promise<number> {
   throw new ErisUsageError('usage: storeswarm eris encode FILE | storeswarm eris decode URN')
 }
 
-/** `storeswarm fetch urn:eris:… --store-path P`: decode the NAR and import it (verified). */
+/**
+ * `storeswarm fetch urn:eris:… --store-path P`: decode the NAR and import it (verified). With a
+ * node running on the data directory, the node does it (it owns the store; its peers are asked
+ * as well as `--eris-store`); otherwise a node is started for the command, unless only an HTTP
+ * ERIS store was asked for (`--eris-store` without `--bootstrap` / `--mdns`).
+ */
 export async function cmdFetchEris (args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { 'store-path': { type: 'string' }, 'eris-store': { type: 'string' }, 'nar-hash': { type: 'string' } })
+  const { values, positionals } = parse(args, { 'store-path': { type: 'string' }, 'eris-store': { type: 'string' }, 'nar-hash': { type: 'string' }, ...P2P_ARG_OPTIONS })
   if (positionals.length !== 1 || !positionals[0].startsWith('urn:eris:')) throw new ErisUsageError('fetch takes one urn:eris:… URN')
   if (values['store-path'] === undefined) throw new ErisUsageError('fetching by ERIS URN needs --store-path (the URN names the NAR, not the path)')
   const urn = positionals[0]
   parseErisUrn(urn)
+  const storePath: string = values['store-path']
+  const narHash: string | undefined = values['nar-hash']
+  const erisStore: string | undefined = values['eris-store']
+  const dataDir = resolveDataDir(values['data-dir'])
+  const viaNode = await controlRequest(dataDir, 'fetch-eris', [urn, storePath, narHash ?? '', erisStore ?? '']) as { storePath: string } | undefined
+  if (viaNode !== undefined) {
+    process.stdout.write(viaNode.storePath + '\n')
+    return 0
+  }
+  const wantPeers = erisStore === undefined || (values.bootstrap ?? []).length > 0 || values.mdns === true
+  if (wantPeers && values['no-p2p'] !== true) {
+    const r = await withOwnNode(values, async (swarm) => await fetchErisIntoStore(swarm.castore, { urn, storePath, narHash, erisStore, swarm }))
+    process.stdout.write(r.storePath + '\n')
+    return 0
+  }
   await loadKernel()
-  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  const store = await openCastore({ dataDir })
   try {
-    const { parseNixHash } = await import('../src/nix/hash.ts')
-    const narHash = values['nar-hash'] === undefined ? undefined : parseNixHash(values['nar-hash'], { algorithm: 'sha256' }).digest
-    const { info } = await store.importNar(decodeEris(urn, blockSource(store, values['eris-store'])), { storePath: values['store-path'], narHash })
-    const encoded = await new ErisPathIndex(store).encodePath(info)
-    if (encoded.urn !== urn) throw new Error(`imported NAR re-encodes to ${encoded.urn}, not ${urn}`)
-    process.stdout.write(info.storePath + '\n')
+    const r = await fetchErisIntoStore(store, { urn, storePath, narHash, erisStore })
+    process.stdout.write(r.storePath + '\n')
     return 0
   } finally {
     await store.close()

@@ -12,6 +12,11 @@
  * `peers` and `announce` commands on `<data-dir>/p2p/control.sock` (newline-delimited JSON), since
  * the castore database can only be open in one process; without a running node, `fetch` and
  * `announce` start a node of their own for the duration of the command.
+ *
+ * `fetch urn:eris:… --store-path P` (`fetch-eris` on the control socket) decodes the NAR from the
+ * node's own ERIS blocks, an HTTP ERIS store if one is given, and the peers providing the URN's
+ * root reference (`/storeswarm/eris-block/1.0.0`), then imports it verified (`--nar-hash`) in the
+ * process that owns the store (`fetchErisIntoStore`).
  */
 import { parseArgs } from 'node:util'
 import { createServer, connect } from 'node:net'
@@ -30,6 +35,9 @@ import { parsePublicKey } from '../src/nix/signing.ts'
 import type { PublicKey } from '../src/nix/signing.ts'
 import { createHost, createSwarm } from '../src/p2p/index.ts'
 import type { Host, Swarm, SwarmInit } from '../src/p2p/index.ts'
+import { ErisPathIndex, createHttpBlockStore, decodeEris, parseErisUrn } from '../src/eris/index.ts'
+import type { ErisBlockStore } from '../src/eris/index.ts'
+import { parseNixHash } from '../src/nix/hash.ts'
 import { resolveDataDir } from './config.ts'
 
 export interface P2POptions {
@@ -208,6 +216,25 @@ async function handleControl (swarm: Swarm, req: any, reply: (r: Reply) => void)
       }
       return
     }
+    case 'fetch-eris': {
+      const [urn, storePath, narHash, erisStore] = (req.args as unknown[]).map(a => typeof a === 'string' && a !== '' ? a : undefined)
+      if (urn === undefined || storePath === undefined) throw Object.assign(new Error('fetch-eris needs a URN and a store path'), { name: 'UsageError' })
+      let bytes = 0
+      let last = 0
+      const value = await fetchErisIntoStore(swarm.castore, {
+        urn,
+        storePath,
+        narHash,
+        erisStore,
+        swarm,
+        onBlock: (n) => {
+          bytes += n
+          if (performance.now() - last > 200) { last = performance.now(); reply({ type: 'progress', bytes }) }
+        }
+      })
+      reply({ type: 'result', value })
+      return
+    }
     default:
       throw new Error(`unknown control command ${JSON.stringify(req.cmd)}`)
   }
@@ -283,6 +310,73 @@ async function fetchTarget (swarm: Swarm, target: string): Promise<unknown> {
   return { digest: toHex(digest), ...r }
 }
 
+export interface FetchErisOptions {
+  urn: string
+  storePath: string
+  /** expected NarHash (`sha256:…`, any Nix hash form) */
+  narHash?: string
+  /** HTTP ERIS store (N2R) to ask before the peers */
+  erisStore?: string
+  /** the running swarm: peers providing the URN are asked for blocks */
+  swarm?: Swarm
+  /** bytes of each block fetched from elsewhere */
+  onBlock?: (bytes: number) => void
+  signal?: AbortSignal
+}
+
+/**
+ * Decodes the NAR of `urn` — blocks from local data, then the HTTP store (if given), then peers
+ * (if a swarm is given) — and imports it as `storePath` (verified against `narHash` if given),
+ * computes its ERIS index (the URN must come out the same) and announces it. An already valid
+ * path is returned as it is (after checking `narHash`).
+ */
+export async function fetchErisIntoStore (castore: Castore, options: FetchErisOptions): Promise<{ storePath: string, narSize: number, eris: string }> {
+  const { urn, storePath, signal } = options
+  parseErisUrn(urn)
+  const narHash = options.narHash === undefined ? undefined : parseNixHash(options.narHash, { algorithm: 'sha256' }).digest
+  const held = await castore.getPathInfo(storePath, { signal })
+  if (held !== undefined) {
+    if (narHash !== undefined && toHex(narHash) !== toHex(held.narHash)) throw Object.assign(new Error(`${storePath} is valid here with another NarHash (sha256 ${toHex(held.narHash)})`), { name: 'NarHashMismatchError' })
+    return { storePath: held.storePath, narSize: held.narSize, eris: held.eris ?? urn }
+  }
+  const index = new ErisPathIndex(castore)
+  const http: ErisBlockStore | undefined = options.erisStore === undefined ? undefined : createHttpBlockStore({ baseUrl: options.erisStore })
+  const peers = options.swarm?.erisBlockStore(urn)
+  if (http === undefined && peers === undefined) throw Object.assign(new Error('no block source: no node is running and no --eris-store was given'), { name: 'UsageError' })
+  const getBlock = async (ref: Uint8Array, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> => {
+    const local = await index.getBlock(ref, opts)
+    if (local !== undefined) return local
+    let httpError: unknown
+    if (http !== undefined) {
+      try {
+        const block = await http.get(ref, opts)
+        if (block !== undefined) { options.onBlock?.(block.byteLength); return block }
+      } catch (err) {
+        if (opts?.signal?.aborted === true || peers === undefined) throw err
+        httpError = err
+      }
+    }
+    if (peers === undefined) return undefined
+    try {
+      const block = await peers.get(ref, opts)
+      if (block !== undefined) options.onBlock?.(block.byteLength)
+      return block
+    } catch (err: any) {
+      // no peer provides the URN: what the HTTP store said is the better error
+      if (err?.name === 'NoProvidersError' && http !== undefined) {
+        if (httpError !== undefined) throw httpError
+        return undefined
+      }
+      throw err
+    }
+  }
+  const { info } = await castore.importNar(decodeEris(urn, getBlock, { prefetch: 4, signal }), { storePath, narHash, signal })
+  const encoded = await index.encodePath(info, { signal })
+  if (encoded.urn !== urn) throw new Error(`imported NAR re-encodes to ${encoded.urn}, not ${urn}`)
+  if (options.swarm !== undefined) void options.swarm.announce([info.storePath]).catch(() => {})
+  return { storePath: info.storePath, narSize: info.narSize, eris: urn }
+}
+
 function parse (args: string[], extra: Record<string, any> = {}): { values: Record<string, any>, positionals: string[] } {
   return parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...P2P_ARG_OPTIONS, ...extra }, allowPositionals: true, strict: true }) as any
 }
@@ -302,7 +396,7 @@ function progress (): { update: (bytes: number) => void, done: () => void } {
 }
 
 /** Starts a castore + node for one command when no node is running. */
-async function withOwnNode<T> (values: Record<string, any>, fn: (swarm: Swarm) => Promise<T>): Promise<T> {
+export async function withOwnNode<T> (values: Record<string, any>, fn: (swarm: Swarm) => Promise<T>): Promise<T> {
   await loadKernel()
   const dataDir = resolveDataDir(values['data-dir'])
   const castore = await openCastore({ dataDir })

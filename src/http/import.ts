@@ -9,6 +9,13 @@
  * `trustedKeys` or its `CA` recomputes the store path — as Nix with `require-sigs`. FileHash /
  * FileSize, when given, are checked on the compressed bytes before the NAR's end is reached, so
  * a mismatch aborts the import before anything is committed.
+ *
+ * ERIS (content-addressing.md §4): a narinfo may carry an `ERIS:` field, the read capability of
+ * the uncompressed NAR (storeswarm nodes add it). When its `URL` is missing, or fetching the NAR
+ * from it fails, the NAR is decoded block by block from an ERIS store instead (`erisStore`;
+ * default: the cache's own base URL, since storeswarm nodes serve `/uri-res/N2R`) and checked
+ * against NarHash / NarSize like any other. The `ERIS:` field is not signed: a wrong capability
+ * only yields bytes that fail those checks.
  */
 import { createHash } from 'node:crypto'
 import type { AbortOptions } from '../abort.ts'
@@ -17,6 +24,11 @@ import { toHex } from '../castore/index.ts'
 import { NIX_STORE_DIR } from '../nix/constants.ts'
 import { renderContentAddress } from '../nix/content-address.ts'
 import { parseNarInfo } from '../nix/narinfo.ts'
+import { NarInfoParseError } from '../nix/errors.ts'
+import { parseErisUrn } from '../eris/capability.ts'
+import { decodeEris } from '../eris/decode.ts'
+import type { ErisBlockStore } from '../eris/block-store.ts'
+import { createHttpBlockStore } from '../eris/http-store.ts'
 import type { NarInfo } from '../nix/narinfo.ts'
 import { verifyNarInfo } from '../nix/signing.ts'
 import type { PublicKey } from '../nix/signing.ts'
@@ -50,6 +62,12 @@ export interface ImportFromCacheOptions extends AbortOptions {
   storeDir?: string
   decompressors?: Decompressors
   onProgress?: (progress: ImportProgress) => void
+  /**
+   * Where to fetch the NAR of a narinfo with an `ERIS:` field whose URL is missing or fails: an
+   * HTTP ERIS store (N2R base URL) or a block store. Default: the cache's URL when it is http(s).
+   * `false`: never use ERIS.
+   */
+  erisStore?: string | ErisBlockStore | false
 }
 
 export interface ImportFromCacheResult {
@@ -76,8 +94,49 @@ function hashPartOf (path: string, storeDir: string): StorePath | string {
   }
 }
 
+/** The narinfo's `ERIS:` read capability, when present and well-formed. */
+function erisUrnOf (info: NarInfo): string | undefined {
+  const value = info.unknownFields?.find(f => f.key === 'ERIS')?.value.trim()
+  if (value === undefined) return undefined
+  try {
+    parseErisUrn(value)
+    return value
+  } catch {
+    return undefined
+  }
+}
+
+function aborted (signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+/** The narinfo URL placeholder of an ERIS-only narinfo (never fetched). */
+const NO_URL = '\0no-url'
+
+/** Parses a narinfo; one without `URL` but with `ERIS:` is accepted (its url is `NO_URL`). */
+function parseNarInfoMaybeErisOnly (text: Uint8Array, storeDir: string): NarInfo {
+  try {
+    return parseNarInfo(text, { storeDir })
+  } catch (err) {
+    if (!(err instanceof NarInfoParseError) || err.key !== 'URL') throw err
+    const str = Buffer.from(text).toString('utf8')
+    if (!/^ERIS:/m.test(str)) throw err
+    const info = parseNarInfo(`${str.endsWith('\n') ? str : str + '\n'}URL: nar/eris-only\n`, { storeDir })
+    if (erisUrnOf(info) === undefined) throw err
+    return { ...info, url: NO_URL }
+  }
+}
+
+function defaultErisStore (options: ImportFromCacheOptions): ErisBlockStore | undefined {
+  const given = options.erisStore
+  if (given === false) return undefined
+  if (given !== undefined) return typeof given === 'string' ? createHttpBlockStore({ baseUrl: given }) : given
+  return /^https?:\/\//i.test(options.source.url) ? createHttpBlockStore({ baseUrl: options.source.url }) : undefined
+}
+
 export async function importFromCache (options: ImportFromCacheOptions): Promise<ImportFromCacheResult> {
   const { castore, source, signal } = options
+  const erisStore = defaultErisStore(options)
   const storeDir = options.storeDir ?? await cacheStoreDir(source, { signal }) ?? NIX_STORE_DIR
   const trusted = options.trustedKeys ?? []
   const infos = new Map<string, NarInfo>()
@@ -102,7 +161,7 @@ export async function importFromCache (options: ImportFromCacheOptions): Promise
     if (text === undefined) throw new CacheImportError(`${shown} is not in ${source.url}`)
     let info: NarInfo
     try {
-      info = parseNarInfo(text, { storeDir })
+      info = parseNarInfoMaybeErisOnly(text, storeDir)
     } catch (err: any) {
       throw new CacheImportError(`${source.url}/${hashPart}.narinfo: ${err.message}`, { cause: err })
     }
@@ -147,6 +206,56 @@ export async function importFromCache (options: ImportFromCacheOptions): Promise
     const storePath = info.storePath.toString()
     const progress = { phase: 'nar' as const, storePath, index: i + 1, total: order.length, bytes: 0, ...(info.fileSize !== undefined ? { fileSize: info.fileSize } : {}) }
     options.onProgress?.(progress)
+    const importOptions = {
+      storePath,
+      references: info.references.map(r => `${storeDir}/${r}`),
+      ...(info.deriver !== undefined ? { deriver: `${storeDir}/${info.deriver}` } : {}),
+      signatures: info.signatures,
+      ...(info.ca !== undefined ? { ca: renderContentAddress(info.ca) } : {}),
+      narHash: info.narHash.digest,
+      narSize: info.narSize,
+      signal
+    }
+    const eris = erisStore === undefined ? undefined : erisUrnOf(info)
+    const viaEris = async (): Promise<void> => {
+      if (eris === undefined || erisStore === undefined) throw new CacheImportError(`${storePath}: no ERIS store to fetch ${eris ?? 'its NAR'} from`)
+      progress.bytes = 0
+      delete (progress as { fileSize?: number }).fileSize
+      const nar = (async function * () {
+        for await (const piece of decodeEris(eris, async (ref, o) => await erisStore.get(ref, o), { prefetch: 4, signal })) {
+          progress.bytes += piece.byteLength
+          options.onProgress?.(progress)
+          yield piece
+        }
+      })()
+      await castore.importNar(nar, importOptions)
+    }
+    if (info.url === NO_URL) {
+      try {
+        await viaEris()
+      } catch (err: any) {
+        if (signal?.aborted === true || err instanceof CacheImportError) throw err
+        throw new CacheImportError(`${storePath}: fetching its NAR through ERIS failed: ${err.message}`, { cause: err })
+      }
+    } else {
+      try {
+        await importFromUrl(info, importOptions, progress)
+      } catch (err: any) {
+        if (signal?.aborted === true || eris === undefined) throw err
+        try {
+          await viaEris()
+        } catch (err2: any) {
+          if (aborted(signal)) throw err2
+          throw new CacheImportError(`${storePath}: ${err.message}; and through ERIS: ${err2.message}`, { cause: err })
+        }
+      }
+    }
+    imported.push(storePath)
+    options.onProgress?.({ ...progress, phase: 'done' })
+  }
+  return { imported, alreadyValid }
+
+  async function importFromUrl (info: NarInfo, importOptions: Parameters<Castore['importNar']>[1], progress: ImportProgress): Promise<void> {
     const raw = await source.stream(info.url, { signal })
     // an uncompressed file whose FileHash is the NarHash is checked by the castore already
     const redundant = info.compression === 'none' && info.fileHash !== undefined && toHex(info.fileHash.digest) === toHex(info.narHash.digest)
@@ -168,18 +277,6 @@ export async function importFromCache (options: ImportFromCacheOptions): Promise
       }
     })()
     const nar = decompress(info.compression, checked, options.decompressors ?? {}, { signal })
-    await castore.importNar(nar, {
-      storePath,
-      references: info.references.map(r => `${storeDir}/${r}`),
-      ...(info.deriver !== undefined ? { deriver: `${storeDir}/${info.deriver}` } : {}),
-      signatures: info.signatures,
-      ...(info.ca !== undefined ? { ca: renderContentAddress(info.ca) } : {}),
-      narHash: info.narHash.digest,
-      narSize: info.narSize,
-      signal
-    })
-    imported.push(storePath)
-    options.onProgress?.({ ...progress, phase: 'done' })
+    await castore.importNar(nar, importOptions)
   }
-  return { imported, alreadyValid }
 }

@@ -4,7 +4,10 @@
  * Announced per valid store path (roots only, never every blob or chunk: each provide is a full
  * DHT walk and the reprovider rescans every record hourly, libp2p-notes.md gotcha 7):
  *   - `storePathKey(hashPart)`: the index from store-path hash part to providers;
- *   - `digestKey(root digest)`: the castore root (directory or file) of the path.
+ *   - `digestKey(root digest)`: the castore root (directory or file) of the path;
+ *   - `erisKey(root reference)`: when the path has an ERIS read capability (`PathInfo.eris`).
+ * Paths given an ERIS capability later (the serve backfill) are found by a periodic rescan
+ * (`erisRescanMs`) and announced again with the ERIS key.
  * kad-dht's reprovider republishes these on its schedule (validity 48 h, checked hourly); on
  * start every held path is announced again (the provider store may be in memory). Provides that
  * fail (no peer in the routing table yet) are retried when a peer connects or after a delay.
@@ -15,7 +18,7 @@ import type { AbortOptions } from '../abort.ts'
 import type { PathInfo } from '../castore/path-info.ts'
 import { splitStorePath } from '../castore/path-info.ts'
 import type { PathInfoStore } from '../castore/path-info-store.ts'
-import { digestKey, storePathKey } from './dht-keys.ts'
+import { digestKey, erisKey, storePathKey } from './dht-keys.ts'
 
 export interface AnnouncerComponents {
   pathInfos: PathInfoStore
@@ -30,6 +33,8 @@ export interface AnnouncerInit {
   announceOnStart?: boolean
   /** retry delay for failed provides (default 5 s) */
   retryMs?: number
+  /** how often to look for held paths whose ERIS capability was not announced yet (default 60 s; 0 = never) */
+  erisRescanMs?: number
 }
 
 export interface AnnouncerEvents {
@@ -44,6 +49,9 @@ export class Announcer extends TypedEventEmitter<AnnouncerEvents> {
   private running = false
   private draining: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
+  private rescanTimer: NodeJS.Timeout | undefined
+  /** ERIS URN announced per store path */
+  private readonly erisAnnounced = new Map<string, string>()
   private readonly onConnect = (): void => { this.kick() }
 
   constructor (components: AnnouncerComponents, init: AnnouncerInit = {}) {
@@ -56,6 +64,7 @@ export class Announcer extends TypedEventEmitter<AnnouncerEvents> {
   static keysFor (info: PathInfo): CID[] {
     const keys = [storePathKey(splitStorePath(info.storePath).hashPart)]
     if (info.node.type !== 'symlink') keys.push(digestKey(info.node.digest))
+    if (info.eris !== undefined) keys.push(erisKey(info.eris))
     return keys
   }
 
@@ -71,12 +80,30 @@ export class Announcer extends TypedEventEmitter<AnnouncerEvents> {
       for await (const info of this.components.pathInfos.list()) this.pending.set(info.storePath, info)
       this.kick()
     }
+    const every = this.init.erisRescanMs ?? 60_000
+    if (every > 0) {
+      this.rescanTimer = setInterval(() => { void this.rescanEris().catch(() => {}) }, every)
+      this.rescanTimer.unref?.()
+    }
+  }
+
+  /** Queues every held path whose ERIS capability has not been announced (yet). */
+  async rescanEris (): Promise<void> {
+    let queued = false
+    for await (const info of this.components.pathInfos.list({ signal: this.controller.signal })) {
+      if (!this.running) return
+      if (info.eris === undefined || this.erisAnnounced.get(info.storePath) === info.eris || this.pending.has(info.storePath)) continue
+      this.pending.set(info.storePath, info)
+      queued = true
+    }
+    if (queued) this.kick()
   }
 
   async stop (): Promise<void> {
     this.running = false
     this.controller.abort()
     clearTimeout(this.timer)
+    clearInterval(this.rescanTimer)
     this.components.events?.removeEventListener('peer:connect', this.onConnect)
     await this.draining?.catch(() => {})
   }
@@ -111,6 +138,7 @@ export class Announcer extends TypedEventEmitter<AnnouncerEvents> {
       try {
         for (const key of keys) await this.components.provide(key, { signal: this.controller.signal })
         this.pending.delete(storePath)
+        if (info.eris !== undefined) this.erisAnnounced.set(storePath, info.eris)
         this.safeDispatchEvent('announced', { detail: { storePath, keys: keys.map(k => k.toString()) } })
       } catch {
         failed = true

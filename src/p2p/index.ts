@@ -4,7 +4,7 @@
  */
 export * from './constants.ts'
 export * from './errors.ts'
-export { blake3Cid, digestKey, storePathKey } from './dht-keys.ts'
+export { blake3Cid, digestKey, erisKey, storePathKey } from './dht-keys.ts'
 export { createHost } from './host.ts'
 export type { Host, HostInit, HostServices, EncrypterName } from './host.ts'
 export {
@@ -24,3 +24,10 @@ export type { SwarmComponents, SwarmInit, SwarmEvents, FetchPathOptions } from '
 export { readStream, sendAll } from './stream-io.ts'
 export { withPeerSubstitution } from './substitution.ts'
 export type { Substitute, PeerSubstitutionInit } from './substitution.ts'
+export {
+  ERIS_BLOCK_PROTOCOL, MAX_ERIS_BATCH, ERIS_BLOCK_MAX_STREAMS, serveErisBlocks, requestErisBlocks,
+  encodeErisBlockRequest, decodeErisBlockRequest
+} from './eris-block-protocol.ts'
+export type { ErisBlockServerComponents, ErisBlockServerInit, RequestErisBlocksOptions, ErisLocalBlockGetter } from './eris-block-protocol.ts'
+export { PeerErisBlockStore } from './eris-peer-store.ts'
+export type { PeerErisBlockStoreComponents, PeerErisBlockStoreInit } from './eris-peer-store.ts'

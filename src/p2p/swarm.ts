@@ -23,7 +23,7 @@ import type { PublicKey } from '../nix/signing.ts'
 import { Announcer } from './announcer.ts'
 import type { AnnouncerInit } from './announcer.ts'
 import { FETCH_PROTOCOL, MAX_PROVIDERS, PATH_INFO_PROTOCOL, SUBSTITUTE_BUDGET_MS } from './constants.ts'
-import { digestKey, storePathKey } from './dht-keys.ts'
+import { digestKey, erisKey, storePathKey } from './dht-keys.ts'
 import { Downloader } from './downloader.ts'
 import type { DownloaderInit } from './downloader.ts'
 import { NoProvidersError, NotHeldError, PeerMisbehavedError, UntrustedPathInfoError } from './errors.ts'
@@ -33,6 +33,11 @@ import type { Host } from './host.ts'
 import { PeerScores } from './peer-scores.ts'
 import { requestPathInfo, servePathInfo } from './path-info-protocol.ts'
 import { checkCaContent } from './trust.ts'
+import { ErisPathIndex } from '../eris/store-paths.ts'
+import { ERIS_BLOCK_MAX_STREAMS, ERIS_BLOCK_PROTOCOL, serveErisBlocks } from './eris-block-protocol.ts'
+import type { ErisBlockServerInit } from './eris-block-protocol.ts'
+import { PeerErisBlockStore } from './eris-peer-store.ts'
+import type { PeerErisBlockStoreInit } from './eris-peer-store.ts'
 
 export interface SwarmComponents {
   host: Host
@@ -51,11 +56,16 @@ export interface SwarmInit {
   announcer?: AnnouncerInit
   /** also ask directly connected peers (not only DHT providers); default true */
   askConnected?: boolean
+  /** serve ERIS blocks of held paths on `/storeswarm/eris-block/1.0.0` (default true) */
+  serveEris?: boolean
+  erisBlockServer?: ErisBlockServerInit
 }
 
 export interface SwarmEvents {
   'path:fetched': CustomEvent<{ storePath: string, peers: string[], ms: number }>
   'path-info:rejected': CustomEvent<{ peer: string, hashPart: string, reason: string }>
+  /** a peer sent an ERIS block that does not hash to its reference (it is banned) */
+  'eris:bad-block': CustomEvent<{ peer: string, reference: string, reason: string }>
 }
 
 export interface FetchPathOptions extends AbortOptions {
@@ -70,6 +80,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   readonly downloader: Downloader
   readonly announcer: Announcer
   readonly partials: PartialBlobStore
+  /** ERIS blocks of held paths, from local data */
+  readonly eris: ErisPathIndex
   private readonly init: SwarmInit
   private trustedKeys: PublicKey[]
   private started = false
@@ -83,6 +95,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.init = init
     this.trustedKeys = [...(init.trustedKeys ?? [])]
     this.scores = new PeerScores()
+    this.eris = new ErisPathIndex(this.castore)
     this.downloader = new Downloader({
       blobs: this.castore.blobs,
       directories: this.castore.directories,
@@ -114,6 +127,11 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     const components = { blobs: this.castore.blobs, directories: this.castore.directories }
     await this.host.handle(FETCH_PROTOCOL, async (stream) => { await serveFetch(stream, components, this.init.fetchServer) }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
     await this.host.handle(PATH_INFO_PROTOCOL, async (stream) => { await servePathInfo(stream, { pathInfos: this.castore.pathInfos }) }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+    if (this.init.serveEris ?? true) {
+      await this.host.handle(ERIS_BLOCK_PROTOCOL, async (stream) => {
+        await serveErisBlocks(stream, { getBlock: async (ref, options) => await this.eris.getBlock(ref, options) }, this.init.erisBlockServer)
+      }, { maxInboundStreams: ERIS_BLOCK_MAX_STREAMS, maxOutboundStreams: ERIS_BLOCK_MAX_STREAMS })
+    }
     await this.announcer.start()
     this.started = true
   }
@@ -124,6 +142,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     await this.announcer.stop()
     await this.host.unhandle(FETCH_PROTOCOL).catch(() => {})
     await this.host.unhandle(PATH_INFO_PROTOCOL).catch(() => {})
+    if (this.init.serveEris ?? true) await this.host.unhandle(ERIS_BLOCK_PROTOCOL).catch(() => {})
   }
 
   /** Announces held store paths (full paths or hash parts); resolves when provided. */
@@ -158,6 +177,33 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       if (err?.name === 'NotFoundError' || err?.name === 'NoPeersError') return
       throw err
     }
+  }
+
+  /** Providers of ERIS content (its `urn:eris:…` root reference, DHT `erisKey`), as they are found. */
+  async * findErisProviders (urn: string, options: AbortOptions = {}): AsyncGenerator<string> {
+    yield * this.findProviders(erisKey(urn), options)
+  }
+
+  /**
+   * An ERIS block store over the peers providing `urn` (found through the DHT, plus connected
+   * peers unless `askConnected` is false): `decodeEris(urn, store.get)` fetches the content block
+   * by block, verified. A peer sending a wrong block is banned and fires `eris:bad-block`.
+   */
+  erisBlockStore (urn: string, init: Omit<PeerErisBlockStoreInit, 'urn'> = {}): PeerErisBlockStore {
+    return new PeerErisBlockStore({
+      openStream: async (peer, protocol, options) => await this.host.dialProtocol(peerIdFromString(peer), protocol, { signal: options?.signal }),
+      findProviders: (u, options) => this.findErisProviders(u, options),
+      connectedPeers: () => this.connectedPeers(),
+      scores: this.scores
+    }, {
+      askConnected: this.init.askConnected ?? true,
+      ...init,
+      urn,
+      onBadBlock: (e) => {
+        this.safeDispatchEvent('eris:bad-block', { detail: { peer: e.peer, reference: e.reference, reason: e.error.message } })
+        init.onBadBlock?.(e)
+      }
+    })
   }
 
   /** Resolves once the node has at least one connection (bootstrap / mDNS may still be dialling), or the signal ends. */
@@ -276,6 +322,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     }
     await this.castore.blobs.sync?.()
     const local: PathInfo = { ...info, registrationTime: Date.now() }
+    // an ERIS capability from a peer is covered by nothing: the node computes its own (backfill)
+    delete local.eris
     await this.castore.pathInfos.put(local, options)
     this.safeDispatchEvent('path:fetched', { detail: { storePath: info.storePath, peers, ms: performance.now() - t0 } })
     void this.announcer.announce(local).catch(() => {})
