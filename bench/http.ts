@@ -110,7 +110,8 @@ http {
 
   // ---- storeswarm serve in its own process
   const startNode = async (extra: string[]): Promise<{ child: ChildProcess, port: number }> => {
-    const child = spawn(process.execPath, [bin, 'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] })
+    // the HTTP facade alone, like nginx: no background ERIS encoding, no swarm
+    const child = spawn(process.execPath, [bin, 'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--no-eris', '--no-p2p', '--no-daemon', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] })
     children.push(child)
     let text = ''
     const port = await new Promise<number>((resolve, reject) => {

@@ -93,6 +93,14 @@ export interface RunningNode {
  * Gives every valid path without an ERIS capability one, one path at a time, until aborted.
  * Runs after start and whenever `poke()` is called (after uploads and imports).
  */
+function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    if (signal.aborted) { resolve(); return }
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+  })
+}
+
 export function startErisBackfill (castore: Castore, signal: AbortSignal, log: (line: string) => void): { poke: () => void, done: Promise<void> } {
   const index = new ErisPathIndex(castore)
   let again = true
@@ -109,11 +117,14 @@ export function startErisBackfill (castore: Castore, signal: AbortSignal, log: (
       for await (const info of castore.pathInfos.list({ signal })) {
         if (signal.aborted) return
         if (info.eris !== undefined) continue
+        const started = performance.now()
         try {
           await index.encodePath(info, { signal })
         } catch (err: any) {
           if (!signal.aborted) log(`storeswarm: ERIS of ${info.storePath} failed: ${err.message}`)
         }
+        // a background job: use at most half of one core, so serving never waits on it
+        await sleep(performance.now() - started, signal)
       }
     }
   })().catch(() => {})
