@@ -55,22 +55,22 @@ export async function importFromDaemon (
       infos.push(info)
     }
   }
-  const todo: DaemonPathInfo[] = []
+  const missing: DaemonPathInfo[] = []
   const skipped: string[] = []
   for (const info of infos) {
     if (await castore.getPathInfo(info.path, options) !== undefined) skipped.push(info.path)
-    else todo.push(info)
+    else missing.push(info)
   }
   const progress: ImportProgress = {
     paths: infos.length,
     skipped: skipped.length,
     imported: 0,
-    bytes: todo.reduce((n, i) => n + i.narSize, 0),
+    bytes: missing.reduce((n, i) => n + i.narSize, 0),
     bytesDone: 0
   }
   options.onProgress?.({ ...progress })
   const imported: string[] = []
-  for (const info of todo) {
+  for (const info of missing) {
     options.signal?.throwIfAborted()
     progress.current = info.path
     let lastReport = progress.bytesDone

@@ -126,17 +126,17 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         if (child.type === 'file') files.set(toHex(child.digest), { digest: child.digest, size: child.size })
       }
     }
-    const todo: Array<{ digest: Uint8Array, size: number }> = []
+    const missing: Array<{ digest: Uint8Array, size: number }> = []
     for (const f of files.values()) {
-      if (!(await this.components.blobs.has(f.digest, options))) todo.push(f)
+      if (!(await this.components.blobs.has(f.digest, options))) missing.push(f)
     }
     // large blobs first: they take longest and benefit from every peer
-    todo.sort((a, b) => b.size - a.size)
+    missing.sort((a, b) => b.size - a.size)
     let next = 0
     let failure: unknown
     const worker = async (): Promise<void> => {
-      while (next < todo.length && failure === undefined) {
-        const f = todo[next++]
+      while (next < missing.length && failure === undefined) {
+        const f = missing[next++]
         try {
           await this.fetchBlob(f.digest, peers, { ...options, size: f.size })
         } catch (err) {
@@ -144,7 +144,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         }
       }
     }
-    await Promise.all(Array.from({ length: Math.min(this.blobConcurrency, todo.length) }, worker))
+    await Promise.all(Array.from({ length: Math.min(this.blobConcurrency, missing.length) }, worker))
     if (failure !== undefined) throw failure
     // all blobs are in: directories can be committed (leaves first, as received)
     if (!(await this.components.directories.has(node.digest, options))) {
