@@ -25,7 +25,6 @@ import {
   NAR_HEADER_SIZE,
   NAR_REGULAR_OVERHEAD,
   NAR_SYMLINK_OVERHEAD,
-  NAR_MAGIC,
   padded
 } from '../nar/index.ts'
 import type { BlobStore } from './blob-store.ts'
@@ -34,6 +33,7 @@ import type { CastoreNode, Directory } from './directory.ts'
 import { directoryEntries } from './directory.ts'
 import { toHex } from './digest.ts'
 import { NotFoundError, CastoreValidationError } from './errors.ts'
+import { NAR_TOKENS } from '../nar/tokens.ts'
 
 export interface NarRangeStores {
   blobs: BlobStore
@@ -71,30 +71,7 @@ export interface NarRangeOptions extends AbortOptions {
   sizes?: DirectorySizeMemo
 }
 
-const utf8 = new TextEncoder()
-
-function framed (...tokens: string[]): Uint8Array {
-  const parts = tokens.map(t => utf8.encode(t))
-  const out = new Uint8Array(parts.reduce((n, p) => n + 8 + padded(p.length), 0))
-  const view = new DataView(out.buffer)
-  let at = 0
-  for (const p of parts) {
-    view.setBigUint64(at, BigInt(p.length), true)
-    out.set(p, at + 8)
-    at += 8 + padded(p.length)
-  }
-  return out
-}
-
-const HEADER = framed(NAR_MAGIC)
-const REGULAR = framed('(', 'type', 'regular', 'contents')
-const EXECUTABLE = framed('(', 'type', 'regular', 'executable', '', 'contents')
-const SYMLINK = framed('(', 'type', 'symlink', 'target')
-const DIRECTORY = framed('(', 'type', 'directory')
-const ENTRY = framed('entry', '(', 'name')
-const NODE = framed('node')
-const CLOSE = framed(')')
-const ZEROS = new Uint8Array(8)
+const { HEADER, REGULAR, EXECUTABLE, SYMLINK, DIRECTORY, ENTRY, NODE, CLOSE, ZEROS } = NAR_TOKENS
 /** Size of the pieces renderNarRange yields. */
 const PIECE = 256 * 1024
 

@@ -9,13 +9,13 @@ import {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_NAME_LENGTH,
   DEFAULT_MAX_TARGET_LENGTH,
-  NAR_MAGIC,
   WRITER_CHUNK_SIZE,
   WRITER_PASS_THROUGH_SIZE
 } from './constants.ts'
 import { NarWriteError } from './errors.ts'
 import { paddingOf } from './input.ts'
 import { compareBytes, describeBytes, invalidNameReason, invalidTargetReason } from './names.ts'
+import { NAR_TOKENS } from './tokens.ts'
 
 export type NarSourceNode =
   | {
@@ -31,32 +31,7 @@ export type NarSourceNode =
     entries: (options?: AbortOptions) => AsyncIterable<{ name: Uint8Array, node: NarSourceNode }>
   }
 
-const utf8 = new TextEncoder()
-
-/** Concatenation of `str(t)` for each token (§1.1). */
-function framed (...tokens: string[]): Uint8Array {
-  const parts = tokens.map(t => utf8.encode(t))
-  const total = parts.reduce((n, p) => n + 8 + p.length + paddingOf(p.length), 0)
-  const out = new Uint8Array(total)
-  const view = new DataView(out.buffer)
-  let at = 0
-  for (const p of parts) {
-    view.setBigUint64(at, BigInt(p.length), true)
-    out.set(p, at + 8)
-    at += 8 + p.length + paddingOf(p.length)
-  }
-  return out
-}
-
-const HEADER = framed(NAR_MAGIC)
-const REGULAR = framed('(', 'type', 'regular', 'contents')
-const EXECUTABLE = framed('(', 'type', 'regular', 'executable', '', 'contents')
-const SYMLINK = framed('(', 'type', 'symlink', 'target')
-const DIRECTORY = framed('(', 'type', 'directory')
-const ENTRY = framed('entry', '(', 'name')
-const NODE = framed('node')
-const CLOSE = framed(')')
-const ZEROS = new Uint8Array(8)
+const { HEADER, REGULAR, EXECUTABLE, SYMLINK, DIRECTORY, ENTRY, NODE, CLOSE, ZEROS } = NAR_TOKENS
 
 /** Coalesces small writes into pieces of exactly `WRITER_CHUNK_SIZE` bytes. */
 class Output {
