@@ -3,8 +3,11 @@
  * oracle (root + pre-order outboard + range encoding) written only from the compress.ts
  * primitives `chunkCV` / `parentCV`, and stream utilities.
  */
+import { expect } from 'vitest'
 import { chunkCV, parentCV } from '../src/blake3/compress.ts'
 import type { ChunkRanges } from '../src/blake3/ranges.ts'
+import type { Blake3Kernel } from '../src/blake3/kernel-types.ts'
+import { GROUP_CHUNKS, GROUP_LEN, OUT_LEN } from '../src/blake3/constants.ts'
 
 export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex')
 
@@ -152,4 +155,23 @@ export async function errorName (fn: () => Promise<unknown>): Promise<string> {
     return (err as Error).name
   }
   return 'no error'
+}
+
+/**
+ * Kernel conformance, shared by every kernel's tests: `groupCVs` over the whole input equals
+ * `expected`, and so does every batch of `sizes` groups taken at a varying start inside it.
+ */
+export function expectKernelMatches (kernel: Blake3Kernel, data: Uint8Array, firstChunk: number, sizes: number[], expected: Uint8Array): void {
+  const groups = data.length / GROUP_LEN
+  const all = new Uint8Array(groups * OUT_LEN)
+  kernel.groupCVs(data, firstChunk, all)
+  expect(hex(all)).toBe(hex(expected))
+  for (const n of sizes) {
+    const start = (n * 37) % (groups - n + 1)
+    const out = new Uint8Array(n * OUT_LEN)
+    kernel.groupCVs(data.subarray(start * GROUP_LEN, (start + n) * GROUP_LEN), firstChunk + start * GROUP_CHUNKS, out)
+    if (hex(out) !== hex(expected.subarray(start * OUT_LEN, (start + n) * OUT_LEN))) {
+      expect.fail(`${kernel.name}: mismatch for ${n} groups starting at group ${start}, first chunk ${firstChunk}`)
+    }
+  }
 }

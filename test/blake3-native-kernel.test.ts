@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { describe, expect, it, vi } from 'vitest'
 import { fixture } from './fixtures.ts'
-import { hex, pieces, randomBytes, vectorInput } from './blake3-helpers.ts'
+import { expectKernelMatches, hex, pieces, randomBytes, vectorInput } from './blake3-helpers.ts'
 import { GROUP_CHUNKS, GROUP_LEN, OUT_LEN as CV_LEN } from '../src/blake3/constants.ts'
 import { Blake3ArgumentError } from '../src/blake3/errors.ts'
 import { TreeHasher, Blake3Hasher, blake3 } from '../src/blake3/hasher.ts'
@@ -123,18 +123,7 @@ describe('native BLAKE3 kernel (Node-API addon)', () => {
         const data = backing.subarray(5 - (index % 5), 5 - (index % 5) + MAX_GROUPS * GROUP_LEN)
         const expected = expectedCVs(data, firstChunk)
 
-        const all = new Uint8Array(MAX_GROUPS * CV_LEN)
-        kernel.groupCVs(data, firstChunk, all)
-        expect(hex(all)).toBe(hex(expected))
-
-        for (const n of sizes) {
-          const start = (n * 37) % (MAX_GROUPS - n + 1)
-          const out = new Uint8Array(n * CV_LEN)
-          kernel.groupCVs(data.subarray(start * GROUP_LEN, (start + n) * GROUP_LEN), firstChunk + start * GROUP_CHUNKS, out)
-          if (hex(out) !== hex(expected.subarray(start * CV_LEN, (start + n) * CV_LEN))) {
-            expect.fail(`${kernel.name}: mismatch for ${n} groups starting at group ${start}, first chunk ${firstChunk}`)
-          }
-        }
+        expectKernelMatches(kernel, data, firstChunk, sizes, expected)
       })
     }
 

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it, vi } from 'vitest'
 import { fixture } from './fixtures.ts'
 import { GROUP_CHUNKS, GROUP_LEN, OUT_LEN as CV_LEN } from '../src/blake3/constants.ts'
+import { expectKernelMatches } from './blake3-helpers.ts'
 import {
   createWasmKernel,
   InvalidGroupInputError,
@@ -241,20 +242,8 @@ describe('WebAssembly SIMD kernel', () => {
       const data = pseudoRandom(MAX_GROUPS * GROUP_LEN, 0x9e3779b9 + index)
       const expected = referenceGroupCVs(data, firstChunk)
 
-      // the whole input: more than three internal batches
-      const all = new Uint8Array(MAX_GROUPS * CV_LEN)
-      kernel.groupCVs(data, firstChunk, all)
-      expect(hex(all)).toBe(hex(expected))
-
-      // each batch size at a varying start inside the reference input
-      for (const n of sizes) {
-        const start = (n * 37) % (MAX_GROUPS - n + 1)
-        const out = new Uint8Array(n * CV_LEN)
-        kernel.groupCVs(data.subarray(start * GROUP_LEN, (start + n) * GROUP_LEN), firstChunk + start * GROUP_CHUNKS, out)
-        if (hex(out) !== hex(expected.subarray(start * CV_LEN, (start + n) * CV_LEN))) {
-          expect.fail(`mismatch for ${n} groups starting at group ${start}`)
-        }
-      }
+      // the whole input (more than three internal batches), then each batch size at a varying start
+      expectKernelMatches(kernel, data, firstChunk, sizes, expected)
     })
   }
 
