@@ -25,6 +25,10 @@ import { DAEMON_USAGE, cmdDaemon, cmdImportFromDaemon, cmdStdio } from './daemon
 import { ERIS_USAGE, cmdEris, cmdFetchEris } from './eris.ts'
 import { cmdFetch, cmdPeers, cmdAnnounce, cmdP2P, P2P_ARG_OPTIONS, p2pOptionsFromFlags } from './p2p.ts'
 import { ErisPathIndex } from '../src/eris/index.ts'
+import { cmdGc, cmdPin, cmdUnpin, cmdPins } from './gc.ts'
+import { cmdWatch } from './watch.ts'
+import { cmdStatus } from './status.ts'
+import { cmdVerify } from './verify.ts'
 
 const VERSION = '0.1.0'
 
@@ -125,6 +129,13 @@ export async function main (argv: string[]): Promise<number> {
       case 'peers': return await cmdPeers(rest)
       case 'announce': return await cmdAnnounce(rest)
       case 'p2p': return await cmdP2P(rest)
+      case 'gc': return await cmdGc(rest)
+      case 'pin': return await cmdPin(rest)
+      case 'unpin': return await cmdUnpin(rest)
+      case 'pins': return await cmdPins(rest)
+      case 'watch': return await cmdWatch(rest)
+      case 'status': return await cmdStatus(rest)
+      case 'verify': return await cmdVerify(rest)
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}; see storeswarm --help`)
     }

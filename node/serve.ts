@@ -22,6 +22,9 @@ import type { P2PHandle, P2POptions } from './p2p.ts'
 import { withPeerSubstitution } from '../src/p2p/index.ts'
 import type { DaemonSocketHandle } from './daemon.ts'
 import { systemDecompressors } from './decompress.ts'
+import { startControlServer } from './control.ts'
+import type { ControlServer } from './control.ts'
+import type { UpstreamConfig } from '../src/upstream/types.ts'
 
 export const DEFAULT_HTTP = '127.0.0.1:37515'
 
@@ -58,6 +61,12 @@ export interface ServeOptions {
   eris?: boolean
   /** the peer-to-peer swarm (undefined: none; `disabled` in it: --no-p2p) */
   p2p?: Omit<P2POptions, 'dataDir'>
+  /** upstream binary caches tried after local data and peers (pull-through, src/upstream) */
+  upstreams?: UpstreamConfig[]
+  /** garbage collection: keep the store under `maxSize` bytes (LRU, unpinned paths only) */
+  gc?: { maxSize?: number, intervalMs?: number }
+  /** log line format (default text) */
+  logFormat?: 'text' | 'json'
   log?: (line: string) => void
   /** stop when aborted (the CLI wires SIGINT/SIGTERM to it) */
   signal?: AbortSignal
@@ -86,6 +95,8 @@ export interface RunningNode {
   daemon?: DaemonSocketHandle
   guixDaemon?: DaemonSocketHandle
   p2p?: P2PHandle
+  /** `<data-dir>/control.sock`: features register the commands the CLI sends a running node */
+  control: ControlServer
   stop: () => Promise<void>
 }
 
@@ -215,6 +226,15 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
     await castore.close()
     throw err
   }
+  let control: ControlServer
+  try {
+    control = await startControlServer(options.dataDir)
+  } catch (err) {
+    await Promise.all([nix.stop(), guix?.stop(), daemon?.close(), guixDaemon?.close()])
+    await p2p?.close()
+    await castore.close()
+    throw err
+  }
   const background = new AbortController()
   const eris = options.eris === false ? undefined : startErisBackfill(castore, background.signal, log)
   const uploads = options.allowUploads !== true
@@ -234,12 +254,13 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
     stopped = true
     background.abort()
     await eris?.done
+    await control.close()
     await Promise.all([nix.stop(), guix?.stop(), daemon?.close(), guixDaemon?.close()])
     await p2p?.close()
     compressed.close()
     await castore.close()
   }
-  return { nix, guix, daemon, guixDaemon, p2p, stop }
+  return { nix, guix, daemon, guixDaemon, p2p, control, stop }
 }
 
 /** Runs until `options.signal` aborts; resolves once everything is closed. */
