@@ -12,18 +12,19 @@ import { openCastore, toHex, nodeToJSON, toSnixString } from '../src/castore/ind
 import type { PathInfo } from '../src/castore/index.ts'
 import { encodeNixBase32 } from '../src/nix/base32.ts'
 import { parseNixHash } from '../src/nix/hash.ts'
-import { resolveDataDir } from './config.ts'
+import { ConfigError, commandDataDir, configArgOptions, resolveConfig, configToServeOptions, formatConfigToml, configToJSON, configReferenceMarkdown, configReferenceText } from './config.ts'
+import { COMMANDS, commandHelp, topLevelHelp } from './help.ts'
+import { createLogger } from './log.ts'
 import { openBinaryCacheSource, importFromCache } from '../src/http/index.ts'
-import type { SigningMode } from '../src/http/index.ts'
-import { parsePublicKey, parseTrustedPublicKeys } from '../src/nix/signing.ts'
+import { parsePublicKey } from '../src/nix/signing.ts'
 import { CACHE_NIXOS_ORG_KEY } from '../src/nix/constants.ts'
 import { systemDecompressors } from './decompress.ts'
 import { progressLine, formatBytes } from './progress.ts'
-import { runServe, DEFAULT_HTTP, readTokenFile } from './serve.ts'
+import { runServe, readTokenFile } from './serve.ts'
 import { loadOrCreateKeys } from './keys.ts'
-import { DAEMON_USAGE, cmdDaemon, cmdImportFromDaemon, cmdStdio } from './daemon.ts'
-import { ERIS_USAGE, cmdEris, cmdFetchEris } from './eris.ts'
-import { cmdFetch, cmdPeers, cmdAnnounce, cmdP2P, P2P_ARG_OPTIONS, p2pOptionsFromFlags } from './p2p.ts'
+import { cmdDaemon, cmdImportFromDaemon, cmdStdio } from './daemon.ts'
+import { cmdEris, cmdFetchEris } from './eris.ts'
+import { cmdFetch, cmdPeers, cmdAnnounce, cmdP2P } from './p2p.ts'
 import { ErisPathIndex } from '../src/eris/index.ts'
 import { cmdGc, cmdPin, cmdUnpin, cmdPins } from './gc.ts'
 import { cmdWatch } from './watch.ts'
@@ -31,72 +32,6 @@ import { cmdStatus } from './status.ts'
 import { cmdVerify } from './verify.ts'
 
 const VERSION = '0.1.0'
-
-const USAGE = `storeswarm ${VERSION} — peer-to-peer substitution node for Nix and Guix
-
-Usage:
-  storeswarm hash [--outboard] [FILE...]        BLAKE3 digest, printed like b3sum; --outboard also
-                                               writes FILE.obao (16 KiB-group pre-order outboard)
-  storeswarm import [FILE.nar|-] --store-path /nix/store/<hash>-<name>
-                 [--reference PATH]... [--deriver PATH] [--sig KEY:SIG]... [--ca CA]
-                 [--nar-hash sha256:…]         ingest a NAR (stdin when FILE is - or absent)
-  storeswarm import --from-cache URL STORE-PATH... [--closure] [--trusted-public-key NAME:KEY]...
-                 [--no-check-sigs]             import from a Nix binary cache (file:// or http(s)://;
-                                               none, xz, bzip2, zstd, br, gzip, lzip, lz4); signatures
-                                               are checked against the given keys (default:
-                                               cache.nixos.org-1)
-  storeswarm export STORE-PATH                  write the path's NAR to stdout
-  storeswarm info STORE-PATH [--json]           narinfo fields and the castore root
-  storeswarm list                               the store paths the node holds
-  storeswarm serve [--http HOST:PORT] [--http-guix HOST:PORT] [...]
-                                               run the node: a Nix binary cache on ${DEFAULT_HTTP}
-                                               (and a Guix one with --http-guix); see below
-  storeswarm keys show [--nix|--guix]           the public keys to trust (trusted-public-keys,
-                                               guix archive --authorize)
-${DAEMON_USAGE}${ERIS_USAGE}
-Serve options:
-  --http HOST:PORT          Nix listener (default ${DEFAULT_HTTP})
-  --http-guix HOST:PORT     Guix listener (StoreDir /gnu/store; off by default)
-  --priority N              nix-cache-info Priority (default 30; cache.nixos.org is 40)
-  --compression none|zstd   NARs in narinfos uncompressed (default) or zstd (compressed once, cached)
-  --sign all|unsigned|none  add the node's signature to every narinfo (default), only to paths
-                            without one, or never (upstream signatures are always kept)
-  --key-name NAME           name of the Nix key generated on first start
-  --nix-secret-key-file F   sign with this Nix key instead of the generated one
-  --allow-uploads           accept nix copy --to http://… (loopback clients, and token holders)
-  --upload-token TOKEN      token for remote uploads (Bearer, or netrc password); also
-  --upload-token-file FILE  $STORESWARM_UPLOAD_TOKEN
-  --no-loopback-uploads     require the token from loopback clients too
-  --max-upload-size SIZE    largest NAR upload (default 64G)
-  --nar-cache-size SIZE     bound of the compressed-NAR cache (default 4G)
-  --verify-nars             re-hash every NAR served in full (costs throughput)
-  --log-requests            one log line per request
-  --daemon-socket PATH      Nix daemon protocol socket (default $XDG_RUNTIME_DIR/storeswarm/daemon.sock,
-                            skipped with a warning if in use); --no-daemon for none
-  --guix-daemon-socket PATH a Guix daemon protocol socket (off by default)
-  --trusted-public-keys K   keys whose signatures make daemon uploads valid (default cache.nixos.org-1)
-  --trust-clients           every client of the daemon socket is a trusted user
-  --no-eris                 don't compute ERIS capabilities of paths in the background
-
-Peer-to-peer (serve, p2p, fetch, peers, announce):
-  --listen MULTIADDR...     where the swarm listens (default /ip4/0.0.0.0/tcp/0)
-  --bootstrap MULTIADDR...  peers to join through (default none)
-  --mdns                    find peers on the LAN with mDNS (off by default: it tells the LAN you
-                            run storeswarm and lets peers ask what you hold)
-  --upnp                    ask the router to forward the listen port (off by default)
-  --trusted-public-key K    accept path infos from peers signed by this key (name:base64)
-  --no-p2p                  no swarm at all
-  storeswarm fetch STORE-PATH|BLAKE3-DIGEST     fetch from peers through the running node
-  storeswarm peers                              peers the running node is connected to
-  storeswarm announce STORE-PATH...             tell the swarm the running node holds these
-  storeswarm p2p                                a swarm node without the HTTP cache
-
-Options:
-  --data-dir DIR     data directory (default $STORESWARM_DATA_DIR, else $XDG_DATA_HOME/storeswarm,
-                     else ~/.local/share/storeswarm)
-  -h, --help         this text
-  --version          print the version
-`
 
 export class UsageError extends Error {
   static override name = 'UsageError'
@@ -106,10 +41,24 @@ export class UsageError extends Error {
 export async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   try {
+    // help is handled here, for every command alike: `CMD --help`, `CMD -h`, `help CMD`
+    const dashdash = rest.indexOf('--')
+    const own = dashdash < 0 ? rest : rest.slice(0, dashdash)
+    if (command !== undefined && KNOWN_COMMANDS.has(command) && (own.includes('--help') || own.includes('-h'))) {
+      process.stdout.write(commandHelp(command)!)
+      return 0
+    }
     switch (command) {
-      case undefined: case '-h': case '--help': case 'help':
-        process.stdout.write(USAGE)
+      case undefined: case '-h': case '--help':
+        process.stdout.write(topLevelHelp(VERSION))
         return 0
+      case 'help': {
+        if (rest.length === 0) { process.stdout.write(topLevelHelp(VERSION)); return 0 }
+        const text = commandHelp(rest[0])
+        if (text === undefined) throw new UsageError(`no command ${JSON.stringify(rest[0])}; see storeswarm --help`)
+        process.stdout.write(text)
+        return 0
+      }
       case '--version': case 'version':
         process.stdout.write(`storeswarm ${VERSION}\n`)
         return 0
@@ -136,6 +85,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'watch': return await cmdWatch(rest)
       case 'status': return await cmdStatus(rest)
       case 'verify': return await cmdVerify(rest)
+      case 'config': return await cmdConfig(rest)
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}; see storeswarm --help`)
     }
@@ -143,13 +93,22 @@ export async function main (argv: string[]): Promise<number> {
     if (err?.code === 'EPIPE') return 0
     const name = err?.name !== undefined && err.name !== 'Error' ? `${err.name}: ` : ''
     process.stderr.write(`storeswarm: ${name}${err?.message ?? String(err)}\n`)
-    return err instanceof UsageError || err?.name === 'UsageError' ? 2 : 1
+    return exitCodeOf(err)
   }
+}
+
+const KNOWN_COMMANDS = new Set(COMMANDS.map(c => c.name))
+
+/** 2: usage error (including a bad flag value); 3: configuration error (file, environment). */
+export function exitCodeOf (err: any): number {
+  if (err instanceof ConfigError || err?.name === 'ConfigError') return err?.origin === 'flag' ? 2 : 3
+  if (err instanceof UsageError || err?.name === 'UsageError') return 2
+  return 1
 }
 
 function parse (args: string[], options: Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }>): { values: Record<string, any>, positionals: string[] } {
   try {
-    return parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...options }, allowPositionals: true, strict: true })
+    return parseArgs({ args, options: { 'data-dir': { type: 'string' }, config: { type: 'string' }, ...options }, allowPositionals: true, strict: true })
   } catch (err: any) {
     throw new UsageError(err.message)
   }
@@ -207,7 +166,7 @@ async function cmdImport (args: string[]): Promise<number> {
   const file = positionals[0] ?? '-'
   const narHash = values['nar-hash'] === undefined ? undefined : parseNixHash(values['nar-hash'], { algorithm: 'sha256' }).digest
   await loadKernel()
-  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  const store = await openCastore({ dataDir: commandDataDir(values) })
   try {
     const source = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1024 * 1024 })
     const sizeHint = file === '-' ? undefined : (await stat(file)).size
@@ -235,7 +194,7 @@ async function cmdExport (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {})
   if (positionals.length !== 1) throw new UsageError('export takes one store path')
   await loadKernel()
-  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  const store = await openCastore({ dataDir: commandDataDir(values) })
   try {
     await pipeline(Readable.from(store.exportNar(positionals[0])), process.stdout)
     return 0
@@ -247,7 +206,7 @@ async function cmdExport (args: string[]): Promise<number> {
 async function cmdInfo (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } })
   if (positionals.length !== 1) throw new UsageError('info takes one store path')
-  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  const store = await openCastore({ dataDir: commandDataDir(values) })
   try {
     const info = await store.getPathInfo(positionals[0])
     if (info === undefined) {
@@ -289,9 +248,16 @@ async function cmdInfo (args: string[]): Promise<number> {
 }
 
 async function cmdList (args: string[]): Promise<number> {
-  const { values } = parse(args, {})
-  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } })
+  if (positionals.length > 0) throw new UsageError('list takes no arguments')
+  const store = await openCastore({ dataDir: commandDataDir(values) })
   try {
+    if (values.json === true) {
+      const paths: string[] = []
+      for await (const info of store.pathInfos.list()) paths.push(info.storePath)
+      process.stdout.write(JSON.stringify(paths, null, 2) + '\n')
+      return 0
+    }
     for await (const info of store.pathInfos.list()) process.stdout.write(info.storePath + '\n')
     return 0
   } finally {
@@ -316,7 +282,7 @@ async function cmdImportFromCache (values: Record<string, any>, positionals: str
   let source
   try { source = openBinaryCacheSource(values['from-cache']) } catch (err: any) { throw new UsageError(err.message) }
   await loadKernel()
-  const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+  const store = await openCastore({ dataDir: commandDataDir(values) })
   const progress = progressLine()
   try {
     const result = await importFromCache({
@@ -342,102 +308,60 @@ async function cmdImportFromCache (values: Record<string, any>, positionals: str
   }
 }
 
-function parseSize (text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(text)
-  if (m === null) throw new UsageError(`${flag}: bad size ${JSON.stringify(text)} (use e.g. 512M, 4G)`)
-  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T']
-  return Math.floor(Number(m[1]) * mult)
-}
-
 async function cmdServe (args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    http: { type: 'string' },
-    'http-guix': { type: 'string' },
-    priority: { type: 'string' },
-    compression: { type: 'string' },
-    sign: { type: 'string' },
-    'key-name': { type: 'string' },
-    'nix-secret-key-file': { type: 'string' },
-    'allow-uploads': { type: 'boolean' },
-    'upload-token': { type: 'string' },
-    'upload-token-file': { type: 'string' },
-    'no-loopback-uploads': { type: 'boolean' },
-    'max-upload-size': { type: 'string' },
-    'nar-cache-size': { type: 'string' },
-    'verify-nars': { type: 'boolean' },
-    'log-requests': { type: 'boolean' },
-    'daemon-socket': { type: 'string' },
-    'no-daemon': { type: 'boolean' },
-    'guix-daemon-socket': { type: 'string' },
-    'trusted-public-keys': { type: 'string', multiple: true },
-    'trust-clients': { type: 'boolean' },
-    'no-eris': { type: 'boolean' },
-    ...P2P_ARG_OPTIONS
-  })
+  const { values, positionals } = parse(args, { ...configArgOptions(), 'upload-token': { type: 'string' } })
   if (positionals.length > 0) throw new UsageError('serve takes no positional arguments')
-  if (values['no-daemon'] === true && values['daemon-socket'] !== undefined) throw new UsageError('--no-daemon and --daemon-socket exclude each other')
-  let trustedPublicKeys
-  try {
-    // one trust set: --trusted-public-keys (Nix's space-separated form) and --trusted-public-key
-    const given = [...(values['trusted-public-keys'] ?? []), ...(values['trusted-public-key'] ?? [])] as string[]
-    trustedPublicKeys = given.length === 0 ? undefined : given.flatMap(k => parseTrustedPublicKeys(k))
-  } catch (err: any) {
-    throw new UsageError(`--trusted-public-keys: ${err.message}`)
-  }
-  const compression = values.compression ?? 'none'
-  if (compression !== 'none' && compression !== 'zstd') throw new UsageError('--compression must be none or zstd')
-  const sign = values.sign ?? 'all'
-  if (!['all', 'unsigned', 'none'].includes(sign)) throw new UsageError('--sign must be all, unsigned or none')
-  let priority: number | undefined
-  if (values.priority !== undefined) {
-    priority = Number(values.priority)
-    if (!Number.isSafeInteger(priority) || priority < 0) throw new UsageError('--priority must be a non-negative integer')
-  }
+  const cfg = resolveConfig({ flags: values })
+  const options = configToServeOptions(cfg)
+  const log = createLogger({ format: options.logFormat })
+  const tokenFile = cfg.settings.get('http.upload-token-file')!.value as string | undefined
   let uploadToken: string | undefined = values['upload-token'] ?? (process.env.STORESWARM_UPLOAD_TOKEN !== undefined && process.env.STORESWARM_UPLOAD_TOKEN !== '' ? process.env.STORESWARM_UPLOAD_TOKEN : undefined)
-  if (values['upload-token-file'] !== undefined) uploadToken = await readTokenFile(values['upload-token-file'])
-  if (uploadToken !== undefined && values['allow-uploads'] !== true) throw new UsageError('an upload token needs --allow-uploads')
+  if (tokenFile !== undefined) uploadToken = await readTokenFile(tokenFile)
+  if (uploadToken !== undefined && options.allowUploads !== true) throw new UsageError('an upload token needs --allow-uploads (http.allow-uploads = true)')
+  if (cfg.file !== undefined) log(`storeswarm: configuration from ${cfg.file}`)
   const controller = new AbortController()
   const onSignal = (): void => { controller.abort() }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    await runServe({
-      dataDir: resolveDataDir(values['data-dir']),
-      http: values.http,
-      httpGuix: values['http-guix'],
-      priority,
-      compression,
-      sign: sign as SigningMode,
-      keyName: values['key-name'],
-      nixSecretKeyFile: values['nix-secret-key-file'],
-      allowUploads: values['allow-uploads'] === true,
-      uploadToken,
-      loopbackUploads: values['no-loopback-uploads'] !== true,
-      maxUploadBytes: values['max-upload-size'] === undefined ? undefined : parseSize(values['max-upload-size'], '--max-upload-size'),
-      compressedCacheBytes: values['nar-cache-size'] === undefined ? undefined : parseSize(values['nar-cache-size'], '--nar-cache-size'),
-      verifyNars: values['verify-nars'] === true,
-      logRequests: values['log-requests'] === true,
-      daemonSocket: values['no-daemon'] === true ? false : values['daemon-socket'],
-      guixDaemonSocket: values['guix-daemon-socket'],
-      trustedPublicKeys,
-      trustClients: values['trust-clients'] === true,
-      eris: values['no-eris'] !== true,
-      p2p: p2pOptionsFromFlags(values, resolveDataDir(values['data-dir'])),
-      signal: controller.signal
-    })
+    await runServe({ ...options, uploadToken, log: undefined, signal: controller.signal })
     return 0
+  } catch (err: any) {
+    if (log.format !== 'json') throw err
+    // the error as a JSON log line too, so a log collector sees why the node stopped
+    log.event('error', err?.message ?? String(err), { error: err?.name ?? 'Error' })
+    throw err
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
 }
 
+async function cmdConfig (args: string[]): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub === 'reference') {
+    const { values, positionals } = parse(rest, { markdown: { type: 'boolean' } })
+    if (positionals.length > 0) throw new UsageError('config reference takes no arguments')
+    process.stdout.write(values.markdown === true ? configReferenceMarkdown() : configReferenceText())
+    return 0
+  }
+  if (sub !== 'show') throw new UsageError('usage: storeswarm config show [--json] | storeswarm config reference [--markdown]')
+  const { values, positionals } = parse(rest, { ...configArgOptions(), 'upload-token': { type: 'string' }, json: { type: 'boolean' } })
+  if (positionals.length > 0) throw new UsageError('config show takes no positional arguments')
+  const cfg = resolveConfig({ flags: values })
+  process.stdout.write(values.json === true ? JSON.stringify(configToJSON(cfg), null, 2) + '\n' : formatConfigToml(cfg))
+  return 0
+}
+
 async function cmdKeys (args: string[]): Promise<number> {
   const [sub, ...rest] = args
-  if (sub !== 'show') throw new UsageError('usage: storeswarm keys show [--nix|--guix]')
-  const { values, positionals } = parse(rest, { nix: { type: 'boolean' }, guix: { type: 'boolean' }, 'nix-secret-key-file': { type: 'string' } })
+  if (sub !== 'show') throw new UsageError('usage: storeswarm keys show [--nix|--guix|--json]')
+  const { values, positionals } = parse(rest, { nix: { type: 'boolean' }, guix: { type: 'boolean' }, json: { type: 'boolean' }, 'nix-secret-key-file': { type: 'string' } })
   if (positionals.length > 0) throw new UsageError('keys show takes no positional arguments')
-  const keys = await loadOrCreateKeys(resolveDataDir(values['data-dir']), { readOnly: true, nixSecretKeyFile: values['nix-secret-key-file'] })
+  // the keys `serve` would use: the data directory and secret key file of the configuration too
+  const cfg = resolveConfig({ flags: { config: values.config, 'data-dir': values['data-dir'], 'nix-secret-key-file': values['nix-secret-key-file'] } })
+  const keys = await loadOrCreateKeys(cfg.settings.get('data-dir')!.value as string, { readOnly: true, nixSecretKeyFile: cfg.settings.get('http.secret-key-file')!.value as string | undefined })
+  if (values.json === true) { process.stdout.write(JSON.stringify({ nix: keys.nixPublic, guix: keys.guixPublic, dir: keys.dir }, null, 2) + '\n'); return 0 }
   if (values.nix === true) { process.stdout.write(keys.nixPublic + '\n'); return 0 }
   if (values.guix === true) { process.stdout.write(keys.guixPublic); return 0 }
   process.stdout.write([
