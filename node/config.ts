@@ -142,6 +142,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'http.max-upload-size', type: 'size', default: 64 * 1024 ** 3, description: 'largest NAR upload', flag: 'max-upload-size', flagArg: 'SIZE' },
   { key: 'http.nar-cache-size', type: 'size', default: 4 * 1024 ** 3, description: 'bound of the compressed-NAR cache', flag: 'nar-cache-size', flagArg: 'SIZE' },
   { key: 'http.verify-nars', type: 'boolean', default: false, description: 're-hash every NAR served in full (costs throughput)', flag: 'verify-nars' },
+  { key: 'http.status-remote', type: 'boolean', default: false, description: 'show the status page `/` and `/status.json` to non-loopback clients too (they name peers, paths and local files)', flag: 'status-remote' },
   { key: 'daemon.enabled', type: 'boolean', default: true, description: 'serve the Nix daemon protocol on a Unix socket', negFlag: 'no-daemon' },
   { key: 'daemon.socket', type: 'path', defaultText: '$XDG_RUNTIME_DIR/storeswarm/daemon.sock', description: 'the Nix daemon protocol socket (the default is skipped with a warning when in use)', flag: 'daemon-socket', flagArg: 'PATH' },
   { key: 'daemon.guix-socket', type: 'path', description: 'a Guix daemon protocol socket; unset: none', flag: 'guix-daemon-socket', flagArg: 'PATH' },
@@ -630,6 +631,7 @@ export function configToServeOptions (cfg: ResolvedConfig): Omit<ServeOptions, '
     maxUploadBytes: get('http.max-upload-size'),
     compressedCacheBytes: get('http.nar-cache-size'),
     verifyNars: get('http.verify-nars'),
+    statusRemote: get('http.status-remote'),
     logRequests: get('log.requests'),
     // the default location (and $STORESWARM_DAEMON_SOCKET) is a convenience the node may skip; a configured one must work
     daemonSocket: get<boolean>('daemon.enabled') ? (socket.source.kind === 'default' || socket.source.kind === 'env' ? undefined : socket.value as string) : false,

@@ -24,9 +24,9 @@ import {
   validateStorePath
 } from '../src/daemon/index.ts'
 import type { DaemonServer, DaemonServerEvent, DaemonServerLimits, ImportProgress } from '../src/daemon/index.ts'
-import { CACHE_NIXOS_ORG_KEY, parseTrustedPublicKeys } from '../src/nix/index.ts'
+import { parsePublicKey } from '../src/nix/index.ts'
 import type { PublicKey } from '../src/nix/index.ts'
-import { resolveDataDir } from './config.ts'
+import { ConfigError, commandDataDir, resolveConfig } from './config.ts'
 
 export const DAEMON_USAGE = `  storeswarm daemon [--daemon-socket PATH] [--guix-daemon-socket PATH] [--socket-mode 660]
                  [--trusted-public-keys 'NAME:KEY …'] [--no-require-sigs] [--trust-clients]
@@ -50,7 +50,7 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean', multiple?: boolea
 
 function parse (args: string[], options: OptionSpec): { values: Record<string, any>, positionals: string[] } {
   try {
-    return parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...options }, allowPositionals: true, strict: true })
+    return parseArgs({ args, options: { 'data-dir': { type: 'string' }, config: { type: 'string' }, ...options }, allowPositionals: true, strict: true })
   } catch (err: any) {
     throw new DaemonUsageError(err.message)
   }
@@ -63,6 +63,7 @@ async function guarded (command: string, fn: () => Promise<number>): Promise<num
     if (err?.code === 'EPIPE') return 0
     const name = err?.name !== undefined && err.name !== 'Error' && err.name !== 'UsageError' ? `${err.name}: ` : ''
     process.stderr.write(`storeswarm ${command}: ${name}${err?.message ?? String(err)}\n`)
+    if (err instanceof ConfigError) return err.origin === 'flag' ? 2 : 3
     return err instanceof DaemonUsageError ? 2 : 1
   }
 }
@@ -111,6 +112,7 @@ export interface DaemonSocketOptions {
   /** Re-hash NARs served by NarFromPath against their NarHash (default false, see DaemonServerInit). */
   verifyOnServe?: boolean
   onEvent?: (event: DaemonServerEvent) => void
+  onNarServed?: (event: { storePath: string, bytes: number }) => void
 }
 
 export interface DaemonSocketHandle {
@@ -157,7 +159,8 @@ export async function startDaemonSocket (castore: Castore, options: DaemonSocket
     trustClients: options.trustClients,
     limits: options.limits,
     verifyOnServe: options.verifyOnServe,
-    onEvent: options.onEvent
+    onEvent: options.onEvent,
+    onNarServed: options.onNarServed
   })
   await server.start()
   await server.listen(path)
@@ -178,16 +181,22 @@ function parseMode (text: string | undefined): number | undefined {
   return parseInt(text, 8)
 }
 
-function parseKeys (values: string[] | undefined): PublicKey[] {
-  const out: PublicKey[] = []
-  for (const v of values ?? []) {
-    try {
-      out.push(...parseTrustedPublicKeys(v))
-    } catch (err: any) {
-      throw new DaemonUsageError(`--trusted-public-keys: ${err.message}`)
-    }
+/**
+ * The daemon settings of the configuration (node/config.ts): `--config FILE`, `STORESWARM_*` and
+ * the flags of the command (which win). Flags the schema does not know are left alone.
+ */
+function daemonConfig (values: Record<string, unknown>): { dataDir: string, socket: string, guixSocket?: string, trustedPublicKeys: PublicKey[], trustClients: boolean } {
+  const cfg = resolveConfig({ flags: values })
+  const get = <T>(key: string): T => cfg.settings.get(key)!.value as T
+  // like `serve`: the keys trusted for peers' path infos make daemon uploads valid too
+  const keys = [...new Set([...get<string[]>('daemon.trusted-public-keys'), ...get<string[]>('p2p.trusted-public-keys')])]
+  return {
+    dataDir: get('data-dir'),
+    socket: get('daemon.socket'),
+    guixSocket: get('daemon.guix-socket'),
+    trustedPublicKeys: keys.map(k => parsePublicKey(k)),
+    trustClients: get('daemon.trust-clients')
   }
-  return out
 }
 
 /* ------------------------------------------------------------------------ */
@@ -206,20 +215,22 @@ export async function cmdDaemon (args: string[]): Promise<number> {
       'trust-clients': { type: 'boolean' }
     })
     if (positionals.length > 0) throw new DaemonUsageError('daemon takes no arguments')
+    const mode = parseMode(values['socket-mode'])
+    // flags > STORESWARM_* > config file > defaults (daemon.trusted-public-keys: cache.nixos.org-1, like Nix)
+    const cfg = daemonConfig(values)
     const common = {
-      mode: parseMode(values['socket-mode']),
-      // like Nix's default trusted-public-keys
-      trustedPublicKeys: parseKeys(values['trusted-public-keys'] ?? [CACHE_NIXOS_ORG_KEY]),
+      mode,
+      trustedPublicKeys: cfg.trustedPublicKeys,
       requireSigs: values['no-require-sigs'] !== true,
-      trustClients: values['trust-clients'] === true
+      trustClients: cfg.trustClients
     }
     await loadKernel()
-    const castore = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+    const castore = await openCastore({ dataDir: cfg.dataDir })
     const handles: DaemonSocketHandle[] = []
     try {
-      handles.push(await startDaemonSocket(castore, { ...common, path: resolveDaemonSocket(values['daemon-socket']) }))
-      if (values['guix-daemon-socket'] !== undefined) {
-        handles.push(await startDaemonSocket(castore, { ...common, dialect: 'guix', path: resolve(values['guix-daemon-socket']) }))
+      handles.push(await startDaemonSocket(castore, { ...common, path: cfg.socket }))
+      if (cfg.guixSocket !== undefined) {
+        handles.push(await startDaemonSocket(castore, { ...common, dialect: 'guix', path: cfg.guixSocket }))
       }
       for (const h of handles) process.stderr.write(`storeswarm: ${h.server.context.dialect} daemon protocol on ${h.path}\n`)
       await new Promise<void>((resolve) => {
@@ -255,7 +266,8 @@ export async function cmdStdio (args: string[], io: { stdin: NodeJS.ReadableStre
       store: { type: 'string' },
       'daemon-socket': { type: 'string' }
     })
-    const path = resolveDaemonSocket(values['daemon-socket'])
+    // the socket of the configuration: --daemon-socket > $STORESWARM_DAEMON_SOCKET > daemon.socket of the file > default
+    const path = resolveConfig({ flags: { config: values.config, 'daemon-socket': values['daemon-socket'] } }).settings.get('daemon.socket')!.value as string
     const socket: Socket = connect({ path })
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve)
@@ -320,7 +332,7 @@ export async function cmdImportFromDaemon (args: string[]): Promise<number> {
     if (rest.length === 0 && values.all !== true) throw new DaemonUsageError('import --from-daemon needs store paths (or --all)')
     const socketPath = resolveNixDaemonSocket(socketArg)
     await loadKernel()
-    const castore = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+    const castore = await openCastore({ dataDir: commandDataDir(values) })
     const controller = new AbortController()
     const onSignal = (): void => { controller.abort(new Error('interrupted')) }
     process.once('SIGINT', onSignal)

@@ -14,8 +14,8 @@ import { openCastore } from '../src/castore/index.ts'
 import type { Castore } from '../src/castore/index.ts'
 import { encodeEris, decodeEris, ErisPathIndex, createHttpBlockStore, parseErisUrn } from '../src/eris/index.ts'
 import type { ErisBlockStore } from '../src/eris/index.ts'
-import { resolveDataDir } from './config.ts'
-import { P2P_ARG_OPTIONS, controlRequest, fetchErisIntoStore, withOwnNode } from './p2p.ts'
+import { commandDataDir } from './config.ts'
+import { P2P_ARG_OPTIONS, controlRequest, fetchErisIntoStore, p2pOptionsFromConfig, withOwnNode } from './p2p.ts'
 
 export class ErisUsageError extends Error {
   static override name = 'UsageError'
@@ -33,7 +33,7 @@ export const ERIS_USAGE = `  storeswarm eris encode FILE [--block-size 1K|32K]
 
 function parse (args: string[], options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }>): { values: Record<string, any>, positionals: string[] } {
   try {
-    return parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...options }, allowPositionals: true, strict: true }) as any
+    return parseArgs({ args, options: { 'data-dir': { type: 'string' }, config: { type: 'string' }, ...options }, allowPositionals: true, strict: true }) as any
   } catch (err: any) {
     throw new ErisUsageError(err.message)
   }
@@ -61,7 +61,7 @@ export async function cmdEris (args: string[]): Promise<number> {
     const { values, positionals } = parse(rest, { 'eris-store': { type: 'string' } })
     if (positionals.length !== 1) throw new ErisUsageError('eris decode takes one urn:eris:… URN')
     parseErisUrn(positionals[0])
-    const store = await openCastore({ dataDir: resolveDataDir(values['data-dir']) })
+    const store = await openCastore({ dataDir: commandDataDir(values) })
     try {
       await pipeline(Readable.from(decodeEris(positionals[0], blockSource(store, values['eris-store']))), process.stdout)
       return 0
@@ -87,15 +87,17 @@ export async function cmdFetchEris (args: string[]): Promise<number> {
   const storePath: string = values['store-path']
   const narHash: string | undefined = values['nar-hash']
   const erisStore: string | undefined = values['eris-store']
-  const dataDir = resolveDataDir(values['data-dir'])
+  const dataDir = commandDataDir(values)
   const viaNode = await controlRequest(dataDir, 'fetch-eris', [urn, storePath, narHash ?? '', erisStore ?? '']) as { storePath: string } | undefined
   if (viaNode !== undefined) {
     process.stdout.write(viaNode.storePath + '\n')
     return 0
   }
-  const wantPeers = erisStore === undefined || (values.bootstrap ?? []).length > 0 || values.mdns === true
-  if (wantPeers && values['no-p2p'] !== true) {
-    const r = await withOwnNode(values, async (swarm) => await fetchErisIntoStore(swarm.castore, { urn, storePath, narHash, erisStore, swarm }))
+  // bootstrap peers, mDNS and --no-p2p (p2p.enabled) of the configuration count like the flags
+  const p2p = p2pOptionsFromConfig(values)
+  const wantPeers = erisStore === undefined || p2p.bootstrap.length > 0 || p2p.mdns === true
+  if (wantPeers && p2p.disabled !== true) {
+    const r = await withOwnNode(values, async (swarm) => await fetchErisIntoStore(swarm.castore, { urn, storePath, narHash, erisStore, swarm }), p2p)
     process.stdout.write(r.storePath + '\n')
     return 0
   }

@@ -131,54 +131,56 @@ export const COMMANDS: readonly CommandHelp[] = [
     options: [
       ['--daemon-socket PATH', 'socket path (default $XDG_RUNTIME_DIR/storeswarm/daemon.sock)'],
       ['--guix-daemon-socket PATH', 'also a Guix-dialect socket'],
-      ['--socket-mode MODE', 'octal socket permissions (default 600)'],
+      ['--socket-mode MODE', 'octal socket permissions (default 660)'],
       ['--trusted-public-keys KEYS', 'keys whose signatures make uploads valid (default cache.nixos.org-1)'],
       ['--no-require-sigs', 'accept unsigned uploads from trusted clients'],
       ['--trust-clients', 'every client is a trusted user'],
-      DATA_DIR
+      ...COMMON
     ],
+    notes: 'The socket, Guix socket, trusted keys and --trust-clients are also config file keys ([daemon]).',
     examples: ['storeswarm daemon', 'nix copy --to unix://$XDG_RUNTIME_DIR/storeswarm/daemon.sock ./result']
   },
   {
     name: 'stdio',
     summary: 'bridge stdin/stdout to the daemon socket (for ssh-ng://)',
     synopsis: ['storeswarm stdio [--daemon-socket PATH]'],
-    options: [['--daemon-socket PATH', 'the socket to bridge to'], ['--stdio, --store X', 'accepted and ignored (Nix passes them)']],
+    options: [['--daemon-socket PATH', 'the socket to bridge to (default: daemon.socket of the config)'], ['--stdio, --store X', 'accepted and ignored (Nix passes them)'], CONFIG],
     examples: ["nix copy --to 'ssh-ng://host?remote-program=storeswarm%20stdio' ./result"]
   },
   {
     name: 'eris',
     summary: 'ERIS URNs: encode a file, decode a URN',
     synopsis: ['storeswarm eris encode FILE [--block-size 1K|32K]', 'storeswarm eris decode URN [--eris-store URL]'],
-    options: [['--block-size 1K|32K', 'ERIS block size (default 32K)'], ['--eris-store URL', 'an HTTP ERIS block store to read from'], DATA_DIR],
+    options: [['--block-size 1K|32K', 'ERIS block size (default 32K)'], ['--eris-store URL', 'an HTTP ERIS block store to read from'], ...COMMON],
     examples: ['storeswarm eris encode hello.nar', 'storeswarm eris decode urn:eris:B4A… > hello.nar']
   },
   {
     name: 'fetch',
     summary: 'fetch a path, blob or ERIS URN from peers through the running node',
     synopsis: ['storeswarm fetch STORE-PATH|BLAKE3-DIGEST', 'storeswarm fetch urn:eris:… --store-path PATH [--eris-store URL] [--nar-hash sha256:…]'],
-    options: [['--store-path PATH', 'the path an ERIS URN holds the NAR of'], ['--eris-store URL', 'an HTTP ERIS block store'], ['--nar-hash sha256:…', 'expected NAR hash'], ...P2P, DATA_DIR],
+    options: [['--store-path PATH', 'the path an ERIS URN holds the NAR of'], ['--eris-store URL', 'an HTTP ERIS block store'], ['--nar-hash sha256:…', 'expected NAR hash'], ...P2P, ...COMMON],
     examples: ['storeswarm fetch /nix/store/<hash>-hello-2.12', 'storeswarm fetch urn:eris:B4A… --store-path /nix/store/<hash>-hello-2.12']
   },
   {
     name: 'peers',
     summary: 'the peers the running node is connected to',
     synopsis: ['storeswarm peers [--json]'],
-    options: [['--json', 'print JSON'], DATA_DIR],
+    options: [['--json', 'print JSON'], ...COMMON],
     examples: ['storeswarm peers']
   },
   {
     name: 'announce',
     summary: 'tell the swarm the running node holds these paths',
     synopsis: ['storeswarm announce STORE-PATH...'],
-    options: [...P2P, DATA_DIR],
+    options: [...P2P, ...COMMON],
     examples: ['storeswarm announce $(storeswarm list)']
   },
   {
     name: 'p2p',
     summary: 'a swarm node without the HTTP cache',
     synopsis: ['storeswarm p2p [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--mdns] [--upnp]'],
-    options: [...P2P, DATA_DIR],
+    options: [...P2P, ...COMMON],
+    notes: 'The p2p options are also config file keys ([p2p] listen, bootstrap, mdns, upnp, trusted-public-keys, enabled).',
     examples: ['storeswarm p2p --mdns', 'storeswarm p2p --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/192.0.2.1/tcp/4001/p2p/12D3…']
   },
   {

@@ -21,7 +21,7 @@
 import { parseArgs } from 'node:util'
 import { createServer, connect } from 'node:net'
 import type { Server, Socket } from 'node:net'
-import { mkdir, readFile, writeFile, rm } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -38,7 +38,7 @@ import type { Host, Swarm, SwarmInit } from '../src/p2p/index.ts'
 import { ErisPathIndex, createHttpBlockStore, decodeEris, parseErisUrn } from '../src/eris/index.ts'
 import type { ErisBlockStore } from '../src/eris/index.ts'
 import { parseNixHash } from '../src/nix/hash.ts'
-import { resolveDataDir } from './config.ts'
+import { commandDataDir, resolveConfig } from './config.ts'
 
 export interface P2POptions {
   dataDir: string
@@ -83,7 +83,26 @@ export const P2P_ARG_OPTIONS = {
   'trusted-public-key': { type: 'string', multiple: true }
 } as const
 
-/** P2POptions from parsed flag values. */
+/**
+ * P2POptions of the configuration (node/config.ts): `--config FILE`, `STORESWARM_*` and the
+ * command's flags (which win): data-dir, p2p.listen, p2p.bootstrap, p2p.mdns, p2p.upnp,
+ * p2p.enabled (`--no-p2p`), p2p.trusted-public-keys (`--trusted-public-key`).
+ */
+export function p2pOptionsFromConfig (values: Record<string, any>, env: NodeJS.ProcessEnv = process.env): P2POptions & { listen: string[], bootstrap: string[] } {
+  const cfg = resolveConfig({ flags: values, env })
+  const get = <T>(key: string): T => cfg.settings.get(key)!.value as T
+  return {
+    dataDir: get('data-dir'),
+    listen: get('p2p.listen'),
+    bootstrap: get('p2p.bootstrap'),
+    mdns: get('p2p.mdns'),
+    upnp: get('p2p.upnp'),
+    disabled: !get<boolean>('p2p.enabled'),
+    trustedPublicKeys: get('p2p.trusted-public-keys')
+  }
+}
+
+/** P2POptions from parsed flag values only (no config file, no environment). */
 export function p2pOptionsFromFlags (values: Record<string, any>, dataDir: string): P2POptions {
   return {
     dataDir,
@@ -141,8 +160,11 @@ export async function startP2P (castore: Castore, options: P2POptions): Promise<
   const swarm = createSwarm({ host, castore, partials: new PartialBlobStore({ root: options.dataDir }) }, {
     trustedKeys: parseKeys(options.trustedPublicKeys),
     substituteBudgetMs: options.substituteBudgetMs,
-    fetchServer: process.env.STORESWARM_DEBUG === '1' ? { onError: (err) => { process.stderr.write(`storeswarm p2p: serving failed: ${err.name}: ${err.message}\n`) } } : undefined,
-    ...options.swarm
+    ...options.swarm,
+    fetchServer: {
+      ...(process.env.STORESWARM_DEBUG === '1' ? { onError: (err: Error) => { process.stderr.write(`storeswarm p2p: serving failed: ${err.name}: ${err.message}\n`) } } : {}),
+      ...options.swarm?.fetchServer
+    }
   })
   await swarm.start()
   // discovered peers (mDNS, bootstrap) are not dialled by libp2p itself (libp2p-notes.md gotcha 8)
@@ -259,6 +281,8 @@ async function startControl (path: string, swarm: Swarm): Promise<Server> {
     sock.on('error', () => {})
   })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => { resolve() }) })
+  // the data directory's owner only, like <data-dir>/control.sock (SECURITY.md)
+  await chmod(path, 0o600)
   return server
 }
 
@@ -378,7 +402,7 @@ export async function fetchErisIntoStore (castore: Castore, options: FetchErisOp
 }
 
 function parse (args: string[], extra: Record<string, any> = {}): { values: Record<string, any>, positionals: string[] } {
-  return parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...P2P_ARG_OPTIONS, ...extra }, allowPositionals: true, strict: true }) as any
+  return parseArgs({ args, options: { 'data-dir': { type: 'string' }, config: { type: 'string' }, ...P2P_ARG_OPTIONS, ...extra }, allowPositionals: true, strict: true }) as any
 }
 
 function progress (): { update: (bytes: number) => void, done: () => void } {
@@ -395,18 +419,23 @@ function progress (): { update: (bytes: number) => void, done: () => void } {
   }
 }
 
-/** Starts a castore + node for one command when no node is running. */
-export async function withOwnNode<T> (values: Record<string, any>, fn: (swarm: Swarm) => Promise<T>): Promise<T> {
+/**
+ * Starts a castore + node for one command when no node is running. Bootstrap peers, mDNS, UPnP
+ * and trusted keys come from the configuration (`options`, else `p2pOptionsFromConfig(values)`);
+ * the node listens on `--listen` if given, else on an ephemeral port (a configured fixed
+ * p2p.listen port is the long-running node's).
+ */
+export async function withOwnNode<T> (values: Record<string, any>, fn: (swarm: Swarm) => Promise<T>, options: P2POptions = p2pOptionsFromConfig(values)): Promise<T> {
+  if (options.disabled === true) throw Object.assign(new Error(`no node is running on the data directory ${options.dataDir} and the swarm is off (--no-p2p, or p2p.enabled = false): nothing to do`), { name: 'UsageError' })
   await loadKernel()
-  const dataDir = resolveDataDir(values['data-dir'])
-  const castore = await openCastore({ dataDir })
+  const castore = await openCastore({ dataDir: options.dataDir })
   try {
-    const p2p = await startP2P(castore, { ...p2pOptionsFromFlags(values, dataDir), control: false, listen: values.listen ?? ['/ip4/0.0.0.0/tcp/0'] })
+    const p2p = await startP2P(castore, { ...options, control: false, listen: values.listen ?? ['/ip4/0.0.0.0/tcp/0'] })
     if (p2p === undefined) throw Object.assign(new Error('--no-p2p: nothing to do'), { name: 'UsageError' })
     try {
       // give bootstrap / mDNS a moment to connect before the first DHT query
       const deadline = performance.now() + 5000
-      while (p2p.node.getConnections().length === 0 && performance.now() < deadline && ((values.bootstrap ?? []).length > 0 || values.mdns === true)) {
+      while (p2p.node.getConnections().length === 0 && performance.now() < deadline && ((options.bootstrap ?? []).length > 0 || options.mdns === true)) {
         await new Promise(resolve => setTimeout(resolve, 50))
       }
       return await fn(p2p.swarm)
@@ -424,7 +453,7 @@ export async function cmdFetch (args: string[]): Promise<number> {
   if (positionals.length !== 1) throw Object.assign(new Error('fetch takes one store path or BLAKE3 digest'), { name: 'UsageError' })
   const bar = progress()
   try {
-    const dataDir = resolveDataDir(values['data-dir'])
+    const dataDir = commandDataDir(values)
     let result = await controlRequest(dataDir, 'fetch', positionals, bar.update)
     if (result === undefined) {
       result = await withOwnNode(values, async (swarm) => {
@@ -444,9 +473,10 @@ export async function cmdFetch (args: string[]): Promise<number> {
 /** `storeswarm peers`: the running node's id, addresses and connected peers. */
 export async function cmdPeers (args: string[]): Promise<number> {
   const { values } = parse(args, { json: { type: 'boolean' } })
-  const result = await controlRequest(resolveDataDir(values['data-dir']), 'peers', []) as any
+  const dataDir = commandDataDir(values)
+  const result = await controlRequest(dataDir, 'peers', []) as any
   if (result === undefined) {
-    process.stderr.write('storeswarm: no node is running on this data directory\n')
+    process.stderr.write(`storeswarm: no node is running on the data directory ${dataDir}\n`)
     return 1
   }
   if (values.json === true) {
@@ -463,7 +493,7 @@ export async function cmdPeers (args: string[]): Promise<number> {
 export async function cmdAnnounce (args: string[]): Promise<number> {
   const { values, positionals } = parse(args)
   if (positionals.length === 0) throw Object.assign(new Error('announce takes store paths'), { name: 'UsageError' })
-  const dataDir = resolveDataDir(values['data-dir'])
+  const dataDir = commandDataDir(values)
   let result = await controlRequest(dataDir, 'announce', positionals)
   if (result === undefined) {
     process.stderr.write('storeswarm: no node is running; announcing from a temporary node (peers can fetch only while a node runs)\n')
@@ -476,10 +506,11 @@ export async function cmdAnnounce (args: string[]): Promise<number> {
 /** `storeswarm p2p`: runs a swarm node in the foreground until SIGINT / SIGTERM. */
 export async function cmdP2P (args: string[]): Promise<number> {
   const { values } = parse(args)
+  // flags > STORESWARM_* > config file (p2p.listen, p2p.bootstrap, p2p.mdns, …) > defaults
+  const options = p2pOptionsFromConfig(values)
   await loadKernel()
-  const dataDir = resolveDataDir(values['data-dir'])
-  const castore = await openCastore({ dataDir })
-  const p2p = await startP2P(castore, { ...p2pOptionsFromFlags(values, dataDir), log: (l) => { process.stdout.write(l + '\n') } })
+  const castore = await openCastore({ dataDir: options.dataDir })
+  const p2p = await startP2P(castore, { ...options, log: (l) => { process.stdout.write(l + '\n') } })
   if (p2p === undefined) {
     await castore.close()
     return 0
