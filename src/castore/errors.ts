@@ -48,3 +48,18 @@ export class StoreLockedError extends Error {
   static override name = 'StoreLockedError'
   override name = 'StoreLockedError'
 }
+
+/** The disk under the store is full (ENOSPC): nothing of the write became valid. */
+export class StoreFullError extends Error {
+  static override name = 'StoreFullError'
+  override name = 'StoreFullError'
+  readonly code = 'ENOSPC'
+}
+
+/** `err` as a StoreFullError when it is (or wraps) ENOSPC, else `err` itself. */
+export function asStoreFull (err: unknown, what: string): unknown {
+  const e = err as { code?: string, message?: string, cause?: { code?: string, message?: string } } | undefined
+  const text = `${e?.message ?? ''} ${e?.cause?.message ?? ''}`
+  if (err instanceof StoreFullError || !(e?.code === 'ENOSPC' || e?.cause?.code === 'ENOSPC' || /ENOSPC|No space left on device/i.test(text))) return err
+  return new StoreFullError(`no space left on device (ENOSPC) while ${what}; nothing of it was stored — free space (e.g. \`storeswarm gc --max-size SIZE\`) and retry`, { cause: err })
+}

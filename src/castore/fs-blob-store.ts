@@ -30,6 +30,19 @@ const READ_BUFFER = 512 * 1024
 const READ_AHEAD = 3
 const HEX_NAME = /^[0-9a-f]{64}$/
 
+/**
+ * Writes all `length` bytes of `data` at `position`: a short write (the disk filling up) is
+ * continued, and fails with the system's error (ENOSPC) instead of leaving a hole.
+ */
+async function writeFully (fh: FileHandle, data: Uint8Array, length: number, position: number): Promise<void> {
+  let done = 0
+  while (done < length) {
+    const { bytesWritten } = await fh.write(data, done, length - done, position + done)
+    if (bytesWritten === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    done += bytesWritten
+  }
+}
+
 export interface FsBlobStoreInit {
   /** directory that holds `blobs/` and `tmp/` */
   root: string
@@ -138,7 +151,15 @@ export class FsBlobStore implements BlobStore {
     let obFd: number | undefined
     const pending: Array<{ offset: number, pair: Uint8Array }> = []
     const flushPending = (): void => {
-      for (const p of pending) writeSync(obFd!, p.pair, 0, 64, p.offset)
+      for (const p of pending) {
+        // a short write (disk full) must not leave a hole: finish it or fail with the error
+        let done = 0
+        while (done < 64) {
+          const n = writeSync(obFd!, p.pair, done, 64 - done, p.offset + done)
+          if (n === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+          done += n
+        }
+      }
       pending.length = 0
     }
     const sink: OutboardSink = {
@@ -166,7 +187,7 @@ export class FsBlobStore implements BlobStore {
         const digest = this.checkDigest(hasher.finalize(), options)
         if (await this.has(digest)) return { digest, size, added: false }
         fh = await open(tmp, 'wx')
-        await fh.write(data, 0, size, 0)
+        await writeFully(fh, data, size, 0)
         return await this.commit(fh, tmp, digest, hasher.outboard, undefined, size)
       }
       fh = await open(tmp, 'wx')
@@ -181,7 +202,7 @@ export class FsBlobStore implements BlobStore {
         const buf = buffers[which]
         const at = filePos
         const n = fill
-        inflight[which] = file.write(buf, 0, n, at)
+        inflight[which] = writeFully(file, buf, n, at)
         filePos += n
         fill = 0
         which ^= 1
@@ -242,7 +263,7 @@ export class FsBlobStore implements BlobStore {
       const obTmp = this.tmpPath()
       const ob = await open(obTmp, 'wx')
       try {
-        await ob.write(outboard, 0, outboard.byteLength, 0)
+        await writeFully(ob, outboard, outboard.byteLength, 0)
         if (this.fsync) await ob.sync()
       } finally { await ob.close() }
       await rename(obTmp, dest + '.obao')

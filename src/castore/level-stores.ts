@@ -17,6 +17,8 @@ export interface KeyValueStore {
   get: (key: string, options?: AbortOptions) => Promise<Uint8Array | undefined>
   putMany: (entries: Array<{ key: string, value: Uint8Array }>, options?: AbortOptions) => Promise<void>
   delete: (key: string, options?: AbortOptions) => Promise<void>
+  /** every entry, in key order (pins and other small namespaces) */
+  entries?: (options?: AbortOptions) => AsyncIterable<{ key: string, value: Uint8Array }>
 }
 
 export interface CastoreDb {
@@ -91,7 +93,13 @@ export async function openLevelStores (init: LevelStoresInit, options?: AbortOpt
         if (entries.length === 0) return
         await sub.batch(entries.map(e => ({ type: 'put' as const, key: e.key, value: e.value })), writeOptions)
       },
-      async delete (key) { await sub.del(key, writeOptions) }
+      async delete (key) { await sub.del(key, writeOptions) },
+      async * entries (opts) {
+        for await (const [key, value] of sub.iterator()) {
+          opts?.signal?.throwIfAborted()
+          yield { key, value }
+        }
+      }
     }
   }
 

@@ -43,6 +43,12 @@ export function createMemoryKeyValueStore (): KeyValueStore {
   return {
     async get (key) { return map.get(key) },
     async putMany (entries) { for (const e of entries) map.set(e.key, e.value) },
-    async delete (key) { map.delete(key) }
+    async delete (key) { map.delete(key) },
+    async * entries () {
+      for (const key of [...map.keys()].sort()) {
+        const value = map.get(key)
+        if (value !== undefined) yield { key, value }
+      }
+    }
   }
 }

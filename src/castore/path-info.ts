@@ -71,27 +71,40 @@ export function pathInfoToJSON (info: PathInfo): Record<string, unknown> {
   }
 }
 
+/** `String(value)` for a JSON scalar; objects and arrays (whose conversion can throw a TypeError) are refused. */
+function scalarText (value: unknown, what: string): string {
+  if (typeof value === 'object' && value !== null) throw new CastoreValidationError(`PathInfo ${what} must not be an object or array`)
+  return String(value)
+}
+
+/** `Number(value)` for a JSON scalar; objects and arrays are refused. */
+function scalarNumber (value: unknown, what: string): number {
+  if (typeof value === 'object' && value !== null) throw new CastoreValidationError(`PathInfo ${what} must not be an object or array`)
+  return Number(value)
+}
+
 export function pathInfoFromJSON (json: any): PathInfo {
   if (typeof json !== 'object' || json === null) throw new CastoreValidationError('PathInfo must be an object')
   const n = json.node ?? {}
+  if (typeof n !== 'object') throw new CastoreValidationError('PathInfo node must be an object')
   const node: CastoreNode = n.type === 'symlink'
-    ? { type: 'symlink', target: new Uint8Array(Buffer.from(String(n.target), 'base64')) }
+    ? { type: 'symlink', target: new Uint8Array(Buffer.from(scalarText(n.target, 'symlink target'), 'base64')) }
     : n.type === 'file'
-      ? { type: 'file', digest: fromHex(String(n.digest)), size: Number(n.size), executable: n.executable === true }
-      : { type: 'directory', digest: fromHex(String(n.digest)), size: Number(n.size) }
-  if (!['symlink', 'file', 'directory'].includes(n.type)) throw new CastoreValidationError(`unknown node type ${String(n.type)}`)
+      ? { type: 'file', digest: fromHex(scalarText(n.digest, 'node digest')), size: scalarNumber(n.size, 'node size'), executable: n.executable === true }
+      : { type: 'directory', digest: fromHex(scalarText(n.digest, 'node digest')), size: scalarNumber(n.size, 'node size') }
+  if (!['symlink', 'file', 'directory'].includes(n.type)) throw new CastoreValidationError(`unknown node type ${scalarText(n.type, 'node type')}`)
   const info: PathInfo = {
-    storePath: String(json.storePath),
+    storePath: scalarText(json.storePath, 'storePath'),
     node,
-    references: Array.isArray(json.references) ? json.references.map(String) : [],
-    narHash: fromHex(String(json.narHash)),
-    narSize: Number(json.narSize),
-    signatures: Array.isArray(json.signatures) ? json.signatures.map(String) : [],
-    registrationTime: Number(json.registrationTime ?? 0)
+    references: Array.isArray(json.references) ? json.references.map((r: unknown) => scalarText(r, 'reference')) : [],
+    narHash: fromHex(scalarText(json.narHash, 'narHash')),
+    narSize: scalarNumber(json.narSize, 'narSize'),
+    signatures: Array.isArray(json.signatures) ? json.signatures.map((r: unknown) => scalarText(r, 'signature')) : [],
+    registrationTime: scalarNumber(json.registrationTime ?? 0, 'registrationTime')
   }
-  if (json.deriver !== undefined) info.deriver = String(json.deriver)
-  if (json.ca !== undefined) info.ca = String(json.ca)
-  if (json.eris !== undefined) info.eris = String(json.eris)
+  if (json.deriver !== undefined) info.deriver = scalarText(json.deriver, 'deriver')
+  if (json.ca !== undefined) info.ca = scalarText(json.ca, 'ca')
+  if (json.eris !== undefined) info.eris = scalarText(json.eris, 'eris')
   validatePathInfo(info)
   return info
 }

@@ -22,9 +22,12 @@ import { FsBlobStore } from './fs-blob-store.ts'
 import { openLevelStores } from './level-stores.ts'
 import type { KeyValueStore } from './level-stores.ts'
 import { createMemoryKeyValueStore } from './memory-stores.ts'
-import { NarHashMismatchError, NotFoundError } from './errors.ts'
+import { NarHashMismatchError, NotFoundError, asStoreFull } from './errors.ts'
 import { toHex } from './digest.ts'
 import type { CastoreNode } from './directory.ts'
+import { StoreGuard, guardBlobs, guardDirectories, guardPathInfos, rootPresent } from './lease.ts'
+import type { Lease } from './lease.ts'
+import { AccessLog, ACCESS_NAMESPACE } from './access.ts'
 
 export interface CastoreComponents {
   blobs: BlobStore & { sync?: () => Promise<void> }
@@ -58,25 +61,57 @@ export class Castore {
   readonly directories: DirectoryStore
   readonly pathInfos: PathInfoStore
   readonly kv: (name: string) => KeyValueStore
+  /** sweep lock, leases and recently used objects: what lets GC run beside serving (lease.ts) */
+  readonly guard: StoreGuard
+  /** last-access times of paths, for LRU eviction (access.ts) */
+  readonly access: AccessLog
+  /** the stores without the guard, for GC itself */
+  readonly raw: Pick<CastoreComponents, 'blobs' | 'directories' | 'pathInfos'>
   private readonly onClose: () => Promise<void>
 
   constructor (components: CastoreComponents, onClose: () => Promise<void> = async () => {}) {
-    this.blobs = components.blobs
-    this.directories = components.directories
-    this.pathInfos = components.pathInfos
+    this.raw = { blobs: components.blobs, directories: components.directories, pathInfos: components.pathInfos }
+    this.guard = new StoreGuard()
+    this.blobs = guardBlobs(components.blobs, this.guard)
+    this.directories = guardDirectories(components.directories, this.guard)
+    this.pathInfos = guardPathInfos(components.pathInfos, this.guard, components.blobs, components.directories)
     const memory = new Map<string, KeyValueStore>()
     this.kv = components.kv ?? ((name) => {
       let store = memory.get(name)
       if (store === undefined) { store = createMemoryKeyValueStore(); memory.set(name, store) }
       return store
     })
+    this.access = new AccessLog(this.kv(ACCESS_NAMESPACE))
     this.onClose = onClose
+  }
+
+  /** Records that a path was used (served, fetched by a peer): cheap, batched (access.ts). */
+  touch (pathOrHashPart: string, at?: number): void {
+    const base = pathOrHashPart.startsWith('/') ? pathOrHashPart.slice(pathOrHashPart.lastIndexOf('/') + 1) : pathOrHashPart
+    if (base.length >= 32) this.access.record(base.slice(0, 32), at)
+  }
+
+  /**
+   * Keeps the tree below `node` from being garbage-collected while a NAR of it is rendered.
+   * Undefined when the tree is gone already (the path was collected): answer "not found".
+   */
+  async lease (node: CastoreNode, options?: AbortOptions): Promise<Lease | undefined> {
+    return await this.guard.lock.withShared(async () => {
+      if (!(await rootPresent(node, this.raw.blobs, this.raw.directories, options))) return undefined
+      return this.guard.addLease(node)
+    })
   }
 
   /** Ingests a NAR and makes it valid as `storePath`. Nothing becomes valid if anything fails. */
   async importNar (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImportNarOptions): Promise<ImportNarResult> {
     splitStorePath(options.storePath)
-    const { node, narHash, narSize, ...stats } = await ingestNar(source, { blobs: this.blobs, directories: this.directories, signal: options.signal, sizeHint: options.narSize ?? options.sizeHint })
+    let ingested: IngestResult
+    try {
+      ingested = await ingestNar(source, { blobs: this.blobs, directories: this.directories, signal: options.signal, sizeHint: options.narSize ?? options.sizeHint })
+    } catch (err) {
+      throw asStoreFull(err, `importing ${options.storePath}`)
+    }
+    const { node, narHash, narSize, ...stats } = ingested
     if (options.narSize !== undefined && options.narSize !== narSize) {
       throw new NarHashMismatchError(`NAR for ${options.storePath} has ${narSize} bytes, expected ${options.narSize}`)
     }
@@ -95,8 +130,12 @@ export class Castore {
     if (options.deriver !== undefined) info.deriver = options.deriver
     if (options.ca !== undefined) info.ca = options.ca
     validatePathInfo(info)
-    await this.blobs.sync?.()
-    await this.pathInfos.put(info, options)
+    try {
+      await this.blobs.sync?.()
+      await this.pathInfos.put(info, options)
+    } catch (err) {
+      throw asStoreFull(err, `importing ${options.storePath}`)
+    }
     return { info, stats }
   }
 
@@ -145,6 +184,7 @@ export class Castore {
   }
 
   async close (): Promise<void> {
+    await this.access.flush().catch(() => {})
     await this.onClose()
   }
 }

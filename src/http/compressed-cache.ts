@@ -231,6 +231,17 @@ export class CompressedNarCache {
     }
   }
 
+  /** Drops the compressed files of these store paths (hash parts): GC evicted them. */
+  async forget (hashParts: Iterable<string>): Promise<void> {
+    const gone = new Set(hashParts)
+    for (const [id, e] of [...this.entries]) {
+      if (!gone.has(e.key.slice(0, 32))) continue
+      this.entries.delete(id)
+      this.total -= e.size
+      await unlink(e.file).catch(() => {})
+    }
+  }
+
   /** Aborts compressions in progress. */
   close (): void {
     this.controller.abort(new Error('compressed NAR cache closed'))
