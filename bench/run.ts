@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const ALL = ['blake3', 'castore', 'eris', 'eris-paths', 'http', 'daemon', 'p2p']
+const ALL = ['blake3', 'castore', 'eris', 'eris-paths', 'http', 'daemon', 'p2p', 'upstream']
 const args = process.argv.slice(2)
 const chosen = args.filter(a => ALL.includes(a))
 const passThrough = args.filter(a => !ALL.includes(a))

@@ -24,7 +24,17 @@ import type { DaemonSocketHandle } from './daemon.ts'
 import { systemDecompressors } from './decompress.ts'
 import { startControlServer } from './control.ts'
 import type { ControlServer } from './control.ts'
+import { registerVerify } from './verify.ts'
+import { startGc, registerGcControl } from './gc.ts'
+import { registerWatchControl } from './watch.ts'
+import type { GarbageCollector } from '../src/castore/index.ts'
 import type { UpstreamConfig } from '../src/upstream/types.ts'
+import { createStatusRoutes } from '../src/http/status-routes.ts'
+import { createNodeMetrics } from './metrics.ts'
+import type { NodeMetrics } from './metrics.ts'
+import { createUpstreamSubstituter } from '../src/upstream/index.ts'
+import type { UpstreamSubstituter } from '../src/upstream/index.ts'
+import { createLogger } from './log.ts'
 
 export const DEFAULT_HTTP = '127.0.0.1:37515'
 
@@ -46,6 +56,8 @@ export interface ServeOptions {
   compressedCacheBytes?: number
   verifyNars?: boolean
   logRequests?: boolean
+  /** show the status page `/` and `/status.json` to non-loopback clients too (default false) */
+  statusRemote?: boolean
   /**
    * Nix daemon protocol socket: a path, `false` for none, or undefined for the default
    * (`resolveDaemonSocket()`; skipped with a warning when that path is in use)
@@ -97,6 +109,12 @@ export interface RunningNode {
   p2p?: P2PHandle
   /** `<data-dir>/control.sock`: features register the commands the CLI sends a running node */
   control: ControlServer
+  /** metrics and status (`/metrics`, `/status.json`, `/`, `storeswarm status`) */
+  metrics: NodeMetrics
+  /** the upstream caches (pull-through), when any is configured: `stats()`, `fetched` events */
+  upstream?: UpstreamSubstituter
+  /** garbage collection and pins: `stats()` (store size, pins, last run), `run()` */
+  gc: GarbageCollector
   stop: () => Promise<void>
 }
 
@@ -143,29 +161,54 @@ export function startErisBackfill (castore: Castore, signal: AbortSignal, log: (
 }
 
 export async function startNode (options: ServeOptions): Promise<RunningNode> {
-  const log = options.log ?? ((line: string) => { process.stderr.write(line + '\n') })
+  const log = createLogger({ format: options.logFormat, write: options.log })
   await loadKernel()
   const keys = await loadOrCreateKeys(options.dataDir, { keyName: options.keyName, nixSecretKeyFile: options.nixSecretKeyFile })
   for (const file of keys.created) log(`storeswarm: generated ${file}`)
   const castore = await openCastore({ dataDir: options.dataDir })
+  const metrics = createNodeMetrics({ dataDir: options.dataDir, castore, keys: { nixPublic: keys.nixPublic, guixPublic: keys.guixPublic } })
   let p2p: P2PHandle | undefined
   try {
-    p2p = options.p2p === undefined ? undefined : await startP2P(castore, { ...options.p2p, dataDir: options.dataDir, log })
+    p2p = options.p2p === undefined ? undefined : await startP2P(castore, { ...options.p2p, swarm: metrics.swarmInit(options.p2p.swarm), dataDir: options.dataDir, log })
   } catch (err) {
     await castore.close()
     throw err
   }
   // on a miss, the facades ask the swarm (within a short budget) before answering 404
-  const served = p2p === undefined ? castore : withPeerSubstitution(castore, p2p.substitute, { budgetMs: options.p2p?.substituteBudgetMs })
+  const served = p2p === undefined ? castore : withPeerSubstitution(castore, metrics.wrapSubstitute(p2p.substitute), { budgetMs: options.p2p?.substituteBudgetMs })
+  // then the upstream caches (pull-through, src/upstream): each listener asks those of its store dir
+  const p2pHandle = p2p
+  const upstream = options.upstreams === undefined || options.upstreams.length === 0
+    ? undefined
+    : createUpstreamSubstituter({
+      upstreams: options.upstreams,
+      castore,
+      spoolDir: join(options.dataDir, 'tmp', 'upstream'),
+      decompressors: systemDecompressors(),
+      announce: p2pHandle === undefined ? undefined : async (paths) => await p2pHandle.swarm.announce(paths),
+      log
+    })
+  try {
+    await upstream?.start()
+  } catch (err) {
+    await p2p?.close()
+    await castore.close()
+    throw err
+  }
+  const servedNix = upstream?.storeDirs.includes(NIX_STORE_DIR) === true ? upstream.view(served, NIX_STORE_DIR) : served
+  const servedGuix = upstream?.storeDirs.includes(GUIX_STORE_DIR) === true ? upstream.view(served, GUIX_STORE_DIR) : served
   const compressed = await CompressedNarCache.open({ dir: join(options.dataDir, 'cache', 'nar'), maxBytes: options.compressedCacheBytes ?? DEFAULT_COMPRESSED_CACHE_BYTES })
   const logs = new FsLogStore(join(options.dataDir, 'logs'))
   const onRequest = options.logRequests === true
-    ? (e: RequestEvent) => log(`${e.remoteAddress ?? '-'} ${e.method} ${e.url} ${e.status} ${e.length}${e.range !== undefined ? ` range=${e.range}` : ''}`)
+    ? (e: RequestEvent) => log.format === 'json'
+        ? log.event('info', 'request', { remote: e.remoteAddress, method: e.method, url: e.url, status: e.status, length: e.length, range: e.range })
+        : log(`${e.remoteAddress ?? '-'} ${e.method} ${e.url} ${e.status} ${e.length}${e.range !== undefined ? ` range=${e.range}` : ''}`)
     : undefined
   const onError = (err: unknown): void => { log(`storeswarm: error: ${(err as Error)?.stack ?? String(err)}`) }
   const signing = { mode: options.sign ?? 'all', nixKey: keys.nix, guixKey: keys.guix, hostname: hostname() }
   const nix = createBinaryCache({
-    castore: served,
+    castore: servedNix,
+    pendingNar: upstream?.pendingNar,
     dialect: 'nix',
     storeDir: NIX_STORE_DIR,
     priority: options.priority,
@@ -182,13 +225,15 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
       maxNarBytes: options.maxUploadBytes ?? MAX_NAR_UPLOAD_BYTES
     },
     listen: parseListen(options.http ?? DEFAULT_HTTP),
-    onRequest,
+    onRequest: (e) => { metrics.httpRequest('nix', e); onRequest?.(e) },
+    extraRoutes: createStatusRoutes({ metrics: () => metrics.expose(), snapshot: async () => await metrics.snapshot(), remoteStatus: options.statusRemote === true }),
     onError
   })
   const guix = options.httpGuix === undefined
     ? undefined
     : createBinaryCache({
-      castore: served,
+      castore: servedGuix,
+      pendingNar: upstream?.pendingNar,
       dialect: 'guix',
       storeDir: GUIX_STORE_DIR,
       signing,
@@ -196,12 +241,12 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
       logs,
       verifyNars: options.verifyNars,
       listen: parseListen(options.httpGuix),
-      onRequest,
+      onRequest: (e) => { metrics.httpRequest('guix', e); onRequest?.(e) },
       onError
     })
   let daemon: DaemonSocketHandle | undefined
   let guixDaemon: DaemonSocketHandle | undefined
-  const daemonOptions = { trustedPublicKeys: options.trustedPublicKeys, trustClients: options.trustClients }
+  const daemonOptions = { trustedPublicKeys: options.trustedPublicKeys, trustClients: options.trustClients, onEvent: metrics.daemonEvent.bind(metrics), onNarServed: metrics.daemonNarServed.bind(metrics) }
   try {
     await nix.start()
     await guix?.start()
@@ -222,6 +267,7 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
     await nix.stop()
     await guix?.stop()
     await daemon?.close()
+    await upstream?.stop()
     await p2p?.close()
     await castore.close()
     throw err
@@ -231,10 +277,32 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
     control = await startControlServer(options.dataDir)
   } catch (err) {
     await Promise.all([nix.stop(), guix?.stop(), daemon?.close(), guixDaemon?.close()])
+    await upstream?.stop()
     await p2p?.close()
     await castore.close()
     throw err
   }
+  registerVerify(control, castore, options.dataDir)
+  control.handle('status', async () => await metrics.snapshot())
+  // GC: background passes when a limit is set; evicted paths leave the facades' caches at once
+  const gc = startGc(castore, {
+    maxSize: options.gc?.maxSize,
+    intervalMs: options.gc?.intervalMs,
+    log,
+    onEvicted: (infos) => {
+      for (const { hashPart, storePath } of infos) {
+        nix.invalidate(hashPart)
+        guix?.invalidate(hashPart)
+        daemon?.server.context.pathInfoCache.delete(storePath)
+        guixDaemon?.server.context.pathInfoCache.delete(storePath)
+      }
+      // their compressed NARs too (a download in flight keeps its open file)
+      void compressed.forget(infos.map(i => i.hashPart)).catch(() => {})
+    }
+  })
+  registerGcControl(control, gc)
+  // `storeswarm watch` imports through the node when it owns the store
+  registerWatchControl(control, castore)
   const background = new AbortController()
   const eris = options.eris === false ? undefined : startErisBackfill(castore, background.signal, log)
   const uploads = options.allowUploads !== true
@@ -246,6 +314,9 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
   if (guix !== undefined) {
     log(`storeswarm: Guix substitutes on ${guix.url ?? '?'} (StoreDir ${GUIX_STORE_DIR}); authorize with: storeswarm keys show --guix | guix archive --authorize`)
   }
+  if (options.upstreams !== undefined && options.upstreams.length > 0) {
+    log(`storeswarm: upstream caches, after local data and peers: ${options.upstreams.map(u => `${u.url}${u.storeDir === GUIX_STORE_DIR ? ' (Guix)' : ''}`).join(', ')}`)
+  }
   // last: the line scripts wait for
   log(`storeswarm: trusted-public-keys = ${keys.nixPublic}`)
   let stopped = false
@@ -253,20 +324,25 @@ export async function startNode (options: ServeOptions): Promise<RunningNode> {
     if (stopped) return
     stopped = true
     background.abort()
+    metrics.stop()
     await eris?.done
+    await gc.stop()
     await control.close()
     await Promise.all([nix.stop(), guix?.stop(), daemon?.close(), guixDaemon?.close()])
+    await upstream?.stop()
     await p2p?.close()
     compressed.close()
     await castore.close()
   }
-  return { nix, guix, daemon, guixDaemon, p2p, control, stop }
+  const node: RunningNode = { nix, guix, daemon, guixDaemon, p2p, control, upstream, metrics, gc, stop }
+  metrics.attach(node)
+  return node
 }
 
 /** Runs until `options.signal` aborts; resolves once everything is closed. */
 export async function runServe (options: ServeOptions): Promise<void> {
   const node = await startNode(options)
-  const log = options.log ?? ((line: string) => { process.stderr.write(line + '\n') })
+  const log = createLogger({ format: options.logFormat, write: options.log })
   const signal = options.signal
   if (signal !== undefined && !signal.aborted) {
     await new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))

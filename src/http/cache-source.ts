@@ -91,14 +91,16 @@ export function openBinaryCacheSource (url: string, init: BinaryCacheSourceInit 
   const idle = init.idleTimeoutMs ?? 60_000
   const request = async (target: string, options?: AbortOptions): Promise<{ response: Response, controller: AbortController } | undefined> => {
     const controller = new AbortController()
-    const signals = [controller.signal, AbortSignal.timeout(headersTimeout)]
-    if (options?.signal !== undefined) signals.push(options.signal)
-    const headerSignal = AbortSignal.any(signals)
+    // the headers timeout ends when the headers arrive (the body has its idle timeout)
+    const timer = setTimeout(() => controller.abort(new CacheImportError(`GET ${target}: no response within ${headersTimeout} ms`)), headersTimeout)
+    const signal = options?.signal === undefined ? controller.signal : AbortSignal.any([controller.signal, options.signal])
     let response: Response
     try {
-      response = await doFetch(target, { signal: headerSignal, headers: { 'user-agent': 'storeswarm' } })
+      response = await doFetch(target, { signal, headers: { 'user-agent': 'storeswarm' } })
     } catch (err: any) {
       throw new CacheImportError(`GET ${target}: ${err?.cause?.message ?? err.message}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
     }
     if (ABSENT.has(response.status)) {
       await response.body?.cancel().catch(() => {})

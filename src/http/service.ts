@@ -122,6 +122,26 @@ export interface BinaryCacheInit {
   onRequest?: (event: RequestEvent) => void
   onError?: (err: unknown) => void
   faults?: FaultHooks
+  /**
+   * More GET/HEAD routes (status page, metrics): asked for `/` and for paths no binary-cache
+   * route matches, never for narinfos, NARs or logs; undefined falls back to the cache's answer
+   */
+  extraRoutes?: (request: CacheRequest) => Promise<CacheResponse | undefined>
+  /**
+   * NARs of paths the castore answered before holding their data (pull-through, src/upstream):
+   * asked before a NAR is rendered; a returned `PendingNar` serves it
+   */
+  pendingNar?: (info: PathInfo) => PendingNar | undefined
+}
+
+/** A NAR still arriving from an upstream cache (pull-through, src/upstream). */
+export interface PendingNar {
+  /** the whole uncompressed NAR as it arrives; throws (never ends cleanly) if it fails verification */
+  stream: (options: AbortOptions) => AsyncIterable<Uint8Array>
+  /** the path as stored once the castore holds it; rejects when the pull failed */
+  stored: (options: AbortOptions) => Promise<PathInfo>
+  /** the stored PathInfo when that is the case already (then served as any other path) */
+  committed: () => PathInfo | undefined
 }
 
 const utf8 = new TextEncoder()
@@ -268,6 +288,7 @@ export class BinaryCache {
       } else if (r.kind === 'narinfo') {
         const hit = this.infos.get(r.hashPart)
         if (hit === undefined || hit.expires <= Date.now()) return undefined
+        this.castore.touch?.(r.hashPart)
         response = this.dialect === 'nix'
           ? narInfoResponse(this.nixNarInfo(hit.info))
           : narInfoResponse(this.guixNarInfo(hit.info), CONTENT_TYPE.guixNarInfo)
@@ -312,7 +333,7 @@ export class BinaryCache {
     }
     const options: AbortOptions = request // its signal is created only when something reads it
     switch (r.kind) {
-      case 'root': return textResponse(200, this.homePage())
+      case 'root': return (await this.init.extraRoutes?.(request)) ?? textResponse(200, this.homePage())
       case 'cache-info': return cacheInfoResponse(this.cacheInfo())
       case 'narinfo': {
         const info = await this.lookup(r.hashPart, options)
@@ -338,7 +359,10 @@ export class BinaryCache {
         return bytesResponse(block, 'application/octet-stream')
       }
       case 'listing': {
-        const info = await this.lookup(r.hashPart, options)
+        let info = await this.lookup(r.hashPart, options)
+        if (info === undefined) return notFound(`${r.hashPart}.ls not found`)
+        const pending = this.init.pendingNar?.(info)
+        if (pending !== undefined) info = pending.committed() ?? await pending.stored(request).catch(() => undefined)
         if (info === undefined) return notFound(`${r.hashPart}.ls not found`)
         const parts: Uint8Array[] = []
         for await (const piece of narListing(castoreNarEvents(info.node, this.castore, options), options)) parts.push(piece)
@@ -354,7 +378,7 @@ export class BinaryCache {
         return key === undefined ? notFound('this node does not sign') : bytesResponse(utf8.encode(key), CONTENT_TYPE.guixKey)
       }
       default:
-        return notFound()
+        return (r.kind === 'unknown' ? await this.init.extraRoutes?.(request) : undefined) ?? notFound()
     }
   }
 
@@ -385,12 +409,14 @@ export class BinaryCache {
   private async lookup (hashPart: string, options: AbortOptions): Promise<PathInfo | undefined> {
     const now = Date.now()
     const hit = this.infos.get(hashPart)
-    if (hit !== undefined && hit.expires > now) return hit.info
+    if (hit !== undefined && hit.expires > now) { this.castore.touch?.(hashPart); return hit.info }
     const info = await this.castore.getPathInfo(hashPart, options)
     if (info === undefined || !info.storePath.startsWith(`${this.storeDir}/`)) {
       this.infos.delete(hashPart)
       return undefined
     }
+    // last access, for GC's least-recently-used order (batched in memory)
+    this.castore.touch?.(hashPart)
     if (this.infos.size >= NARINFO_CACHE_ENTRIES) this.infos.clear()
     this.infos.set(hashPart, { info, expires: now + (this.init.pathInfoTtlMs ?? PATH_INFO_TTL_MS) })
     return info
@@ -514,6 +540,37 @@ export class BinaryCache {
 
   private async narResponse (request: CacheRequest, info: PathInfo, compression: 'none' | CachedCompression): Promise<CacheResponse> {
     const signal = request.signal
+    const pending = this.init.pendingNar?.(info)
+    const committed = pending?.committed()
+    if (committed !== undefined) {
+      info = committed
+    } else if (pending !== undefined) {
+      // pull-through: a full uncompressed NAR streams as it arrives; anything else waits for the commit
+      if (compression === 'none' && request.headers.range === undefined) {
+        const nix32 = encodeNixBase32(info.narHash)
+        return streamResponse({ size: info.narSize, contentType: this.dialect === 'nix' ? CONTENT_TYPE.nar : CONTENT_TYPE.guixNar, etag: `"${nix32}"`, read: (_offset, _length, options) => pending.stream(options) }, undefined)
+      }
+      const stored = await pending.stored(request).catch(() => undefined)
+      if (stored === undefined) return notFound(`${request.url.slice(0, 200)} not found`)
+      info = stored
+    }
+    // GC leaves the tree alone while this NAR is streamed; gone already (collected): 404
+    const lease = this.castore.lease === undefined ? { release: () => {} } : await this.castore.lease(info.node, { signal })
+    if (lease === undefined) {
+      this.invalidate(StorePath.parse(info.storePath, this.storeDir).hashPart)
+      return notFound(`${request.url.slice(0, 200)} not found`)
+    }
+    try {
+      const response = await this.narResponseLeased(request, info, compression)
+      return leasedResponse(response, lease, request.method === 'HEAD')
+    } catch (err) {
+      lease.release()
+      throw err
+    }
+  }
+
+  private async narResponseLeased (request: CacheRequest, info: PathInfo, compression: 'none' | CachedCompression): Promise<CacheResponse> {
+    const signal = request.signal
     const verify = this.init.verifyNars === true
     const syncReads = this.init.syncReads
     const full = (options: AbortOptions): AsyncIterable<Uint8Array> => verify
@@ -585,6 +642,29 @@ export class BinaryCache {
     }
     return response
   }
+}
+
+/** Ends `lease` when the response body has been sent (or failed, or is never sent: HEAD, empty). */
+function leasedResponse (response: CacheResponse, lease: { release: () => void }, head: boolean): CacheResponse {
+  if (head || response.length === 0 || (response.source === undefined && typeof response.body !== 'function')) {
+    lease.release()
+    return response
+  }
+  const source = response.source
+  if (source !== undefined) {
+    response.source = (options) => {
+      let inner: BodySource
+      try { inner = source(options) } catch (err) { lease.release(); throw err }
+      return { fill: async (buf) => await inner.fill(buf), close: () => { try { inner.close() } finally { lease.release() } } }
+    }
+  }
+  const body = response.body
+  if (typeof body === 'function') {
+    response.body = (options) => (async function * () {
+      try { yield * body(options) } finally { lease.release() }
+    })()
+  }
+  return response
 }
 
 /** Creates the service (call `start()` to listen when `init.listen` is set). */

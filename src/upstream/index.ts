@@ -1,0 +1,7 @@
+export { createUpstreamSubstituter, UpstreamSubstituter } from './substituter.ts'
+export type { UpstreamSubstituterInit, PendingNar } from './substituter.ts'
+export type { UpstreamConfig, UpstreamState, UpstreamStats, FetchedDetail } from './types.ts'
+export { UpstreamError, PullFailedError } from './errors.ts'
+export { parseUpstreamKeys, verifyUpstreamNarInfo } from './narinfo.ts'
+export type { UpstreamNarInfo, UpstreamKeys } from './narinfo.ts'
+export * from './constants.ts'
