@@ -65,10 +65,26 @@ async function lookup (conn: DaemonConnection, path: string): Promise<PathInfo |
   checkStoreDir([path], conn.storeDir)
   const cache = conn.context.pathInfoCache
   const cached = cache.get(path)
-  if (cached !== undefined) return cached
+  if (cached !== undefined) { conn.context.castore.touch?.(path); return cached }
   const info = await conn.context.castore.getPathInfo(path, { signal: conn.signal })
-  if (info !== undefined) cache.set(path, info)
+  if (info !== undefined) {
+    cache.set(path, info)
+    // last access, for GC's least-recently-used order (batched in memory)
+    conn.context.castore.touch?.(path)
+  }
   return info
+}
+
+/** Keeps GC off the path's tree while its NAR is sent; not valid any more if it was collected. */
+async function leaseTree (conn: DaemonConnection, path: string, info: PathInfo): Promise<{ release: () => void }> {
+  const castore = conn.context.castore
+  if (castore.lease === undefined) return { release: () => {} }
+  const lease = await castore.lease(info.node, { signal: conn.signal })
+  if (lease === undefined) {
+    conn.context.pathInfoCache.delete(path)
+    throw notValid(path)
+  }
+  return lease
 }
 
 async function requireInfo (conn: DaemonConnection, path: string): Promise<PathInfo> {
@@ -386,7 +402,7 @@ export const HANDLERS: Handlers = {
 
   async VerifyStore (conn, { checkContents, repair }) {
     if (repair) throw new UnsupportedOperationError('repairing is not supported by storeswarm')
-    const report = await verifyCastore(conn.context.castore, { narHashes: checkContents, signal: conn.signal })
+    const report = await verifyCastore(conn.context.castore, { narHashes: checkContents, contents: checkContents, signal: conn.signal })
     for (const p of report.problems) conn.logLine(`${p.storePath ?? p.object ?? 'store'}: ${p.problem}`)
     conn.reply('VerifyStore', report.problems.length > 0)
   },
@@ -414,14 +430,20 @@ export const HANDLERS: Handlers = {
   async NarFromPath (conn, { path }) {
     const info = await requireInfo(conn, path)
     const { castore } = conn.context
-    conn.startReply()
-    // an error from here on cannot be reported: it closes the connection (§1.5)
-    if (conn.context.verifyOnServe) {
-      for await (const piece of castore.renderVerified(info, { signal: conn.signal })) await conn.write(piece)
-      return
+    const lease = await leaseTree(conn, path, info)
+    try {
+      conn.startReply()
+      // an error from here on cannot be reported: it closes the connection (§1.5)
+      if (conn.context.verifyOnServe) {
+        for await (const piece of castore.renderVerified(info, { signal: conn.signal })) await conn.write(piece)
+      } else {
+        const nar = serveNar(info.node, castore, { signal: conn.signal })
+        for await (const piece of nar.stream) await conn.write(piece, nar.release)
+      }
+    } finally {
+      lease.release()
     }
-    const nar = serveNar(info.node, castore, { signal: conn.signal })
-    for await (const piece of nar.stream) await conn.write(piece, nar.release)
+    conn.context.onNarServed?.({ storePath: info.storePath, bytes: info.narSize })
   },
 
   async ExportPath (conn, { path }) {
@@ -434,11 +456,14 @@ export const HANDLERS: Handlers = {
       }
     }
     // still inside the stderr loop: a failure here is reported with STDERR_ERROR
+    const lease = await leaseTree(conn, path, info)
     try {
       for await (const chunk of conn.context.castore.renderVerified(info, { signal: conn.signal })) await send(chunk)
     } catch (err: any) {
       if (conn.signal.aborted) throw err
       throw new DaemonOpError(`exporting '${path}' failed: ${String(err?.message ?? err)}`)
+    } finally {
+      lease.release()
     }
     const trailer = new WireWriter()
     writeExportTrailer(trailer, { path, references: info.references, deriver: info.deriver ?? null })

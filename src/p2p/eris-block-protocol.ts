@@ -42,6 +42,7 @@ import { IDLE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { PeerMisbehavedError, ProtocolError } from './errors.ts'
 import { ByteReader, encodeVarint, frame, readFrame, readStream, readVarint, send } from './stream-io.ts'
 import { withIdleTimeout } from './fetch-protocol.ts'
+import type { RateLimiter } from './fetch-protocol.ts'
 
 /** Protocol id. */
 export const ERIS_BLOCK_PROTOCOL = '/storeswarm/eris-block/1.0.0'
@@ -78,8 +79,8 @@ export function decodeErisBlockRequest (payload: Uint8Array): Uint8Array[] {
   return out
 }
 
-/** Serves one ERIS block stream (the protocol handler). */
-export async function serveErisBlocks (stream: Stream, components: ErisBlockServerComponents, init: ErisBlockServerInit = {}): Promise<void> {
+/** Serves one ERIS block stream (the protocol handler); `peerBytes`: the requesting peer's byte budget (limits.ts). */
+export async function serveErisBlocks (stream: Stream, components: ErisBlockServerComponents, init: ErisBlockServerInit = {}, peerBytes?: RateLimiter): Promise<void> {
   try {
     const reader = new ByteReader(readStream(stream, { highWater: 4096 }))
     const payload = await readFrame(reader, MAX_ERIS_BATCH * REFERENCE_LENGTH, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
@@ -90,6 +91,7 @@ export async function serveErisBlocks (stream: Stream, components: ErisBlockServ
         await send(stream, encodeVarint(0))
         init.onServe?.(reference, 'not-held')
       } else {
+        await peerBytes?.take(block.byteLength)
         await send(stream, frame(block))
         init.onServe?.(reference, 'ok')
       }

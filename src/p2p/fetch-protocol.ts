@@ -112,6 +112,8 @@ export interface FetchServerInit {
   onError?: (err: Error) => void
   /** upload limit shared by every stream served with this init (`createRateLimiter`) */
   rateLimiter?: RateLimiter
+  /** called with the bytes of each send (observability: bytes served to peers) */
+  onSent?: (bytes: number, peer: string | undefined) => void
 }
 
 /** Token bucket for upload limits: `take(n)` resolves when n more bytes may be sent. */
@@ -193,8 +195,11 @@ async function cachedOutboard (blobs: BlobStore, digest: Uint8Array, owner: obje
   return ob
 }
 
-/** Serves one fetch stream (the protocol handler). */
-export async function serveFetch (stream: Stream, components: FetchServerComponents, init: FetchServerInit = {}): Promise<void> {
+/**
+ * Serves one fetch stream (the protocol handler). `peerBytes`: the requesting peer's byte budget
+ * (limits.ts), taken before each send.
+ */
+export async function serveFetch (stream: Stream, components: FetchServerComponents, init: FetchServerInit = {}, peer?: string, peerBytes?: RateLimiter): Promise<void> {
   let req: FetchRequest | undefined
   try {
     const reader = new ByteReader(readStream(stream, { highWater: MAX_REQUEST_BYTES }))
@@ -220,7 +225,9 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
         batch = []
         batched = 0
         await init.rateLimiter?.take(bytes.byteLength)
+        await peerBytes?.take(bytes.byteLength)
         await send(stream, bytes)
+        init.onSent?.(bytes.byteLength, peer)
       }
       for await (const piece of encodeRanges(outboard, blobReader(components.blobs, req.digest, stat.size), req.ranges ?? ChunkRanges.all(), { validate: init.validate ?? true })) {
         batch.push(piece)
@@ -235,7 +242,10 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
         return
       }
       for await (const { directory } of components.directories.getRecursive(req.digest)) {
-        await send(stream, frame(encodeDirectory(directory)))
+        const bytes = frame(encodeDirectory(directory))
+        await peerBytes?.take(bytes.byteLength)
+        await send(stream, bytes)
+        init.onSent?.(bytes.byteLength, peer)
       }
     }
     await stream.close()

@@ -33,6 +33,7 @@ import { autoNAT } from '@libp2p/autonat'
 import { dcutr } from '@libp2p/dcutr'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { DEFAULT_ENCRYPTERS, DHT_PROTOCOL } from './constants.ts'
+import { DEFAULT_MAX_CONNECTIONS } from './limits.ts'
 
 /** The service map (a type alias, libp2p-notes.md gotcha 13). */
 export type HostServices = {
@@ -67,6 +68,8 @@ export interface HostInit {
   peerDiscovery?: Array<(components: any) => PeerDiscovery>
   /** connection-manager allow list (never limited per IP), e.g. `/ip4/127.0.0.0/ipcidr/8` */
   allow?: string[]
+  /** connections kept at most, inbound and outbound (default `DEFAULT_MAX_CONNECTIONS`); libp2p also refuses more than 5 inbound connections per second per IP and 10 pending upgrades */
+  maxConnections?: number
   /** kad-dht options overriding the defaults (e.g. `initialQuerySelfInterval: 0` in tests) */
   dht?: Partial<KadDHTInit>
 }
@@ -107,7 +110,7 @@ export async function createHost (init: HostInit = {}): Promise<Host> {
     streamMuxers: [yamux()],
     peerDiscovery: discovery,
     datastore: init.datastore,
-    connectionManager: { allow: init.allow ?? [] },
+    connectionManager: { allow: init.allow ?? [], maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS },
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: services as any
   })

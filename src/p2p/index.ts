@@ -30,4 +30,6 @@ export {
 } from './eris-block-protocol.ts'
 export type { ErisBlockServerComponents, ErisBlockServerInit, RequestErisBlocksOptions, ErisLocalBlockGetter } from './eris-block-protocol.ts'
 export { PeerErisBlockStore } from './eris-peer-store.ts'
+export { PeerLimits, PeerLimitError, createByteBucket, DEFAULT_PEER_LIMITS, DEFAULT_MAX_CONNECTIONS } from './limits.ts'
+export type { PeerLimitsInit, PeerTicket, RefusalReason } from './limits.ts'
 export type { PeerErisBlockStoreComponents, PeerErisBlockStoreInit } from './eris-peer-store.ts'

@@ -38,6 +38,9 @@ import { ERIS_BLOCK_MAX_STREAMS, ERIS_BLOCK_PROTOCOL, serveErisBlocks } from './
 import type { ErisBlockServerInit } from './eris-block-protocol.ts'
 import { PeerErisBlockStore } from './eris-peer-store.ts'
 import type { PeerErisBlockStoreInit } from './eris-peer-store.ts'
+import { PeerLimits } from './limits.ts'
+import type { PeerLimitsInit, PeerTicket } from './limits.ts'
+import type { Stream, Connection } from '@libp2p/interface'
 
 export interface SwarmComponents {
   host: Host
@@ -59,9 +62,13 @@ export interface SwarmInit {
   /** serve ERIS blocks of held paths on `/storeswarm/eris-block/1.0.0` (default true) */
   serveEris?: boolean
   erisBlockServer?: ErisBlockServerInit
+  /** per-peer limits on the protocols served (limits.ts); `false` for none (benchmarks) */
+  limits?: PeerLimitsInit | PeerLimits | false
 }
 
 export interface SwarmEvents {
+  /** a trusted path info was found: its tree is being downloaded from `peers` */
+  'path:fetching': CustomEvent<{ storePath: string, narSize: number, peers: string[] }>
   'path:fetched': CustomEvent<{ storePath: string, peers: string[], ms: number }>
   'path-info:rejected': CustomEvent<{ peer: string, hashPart: string, reason: string }>
   /** a peer sent an ERIS block that does not hash to its reference (it is banned) */
@@ -82,6 +89,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   readonly partials: PartialBlobStore
   /** ERIS blocks of held paths, from local data */
   readonly eris: ErisPathIndex
+  /** per-peer limits of the served protocols (undefined: unlimited) */
+  readonly limits: PeerLimits | undefined
   private readonly init: SwarmInit
   private trustedKeys: PublicKey[]
   private started = false
@@ -95,6 +104,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.init = init
     this.trustedKeys = [...(init.trustedKeys ?? [])]
     this.scores = new PeerScores()
+    this.limits = init.limits === false ? undefined : init.limits instanceof PeerLimits ? init.limits : new PeerLimits(init.limits)
     this.eris = new ErisPathIndex(this.castore)
     this.downloader = new Downloader({
       blobs: this.castore.blobs,
@@ -108,6 +118,18 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       provide: async (key, options) => { await this.host.contentRouting.provide(key, options) },
       events: this.host
     }, init.announcer)
+  }
+
+  /** PathInfos as peers see them: a peer asking for a path is about to fetch it (GC's LRU order) */
+  private get servedPathInfos (): Castore['pathInfos'] {
+    const castore = this.castore
+    const view = Object.create(castore.pathInfos) as Castore['pathInfos']
+    view.get = async (hashPart, options) => {
+      const info = await castore.pathInfos.get(hashPart, options)
+      if (info !== undefined) castore.touch?.(hashPart)
+      return info
+    }
+    return view
   }
 
   get peerId (): string {
@@ -125,12 +147,24 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   async start (): Promise<void> {
     if (this.started) return
     const components = { blobs: this.castore.blobs, directories: this.castore.directories }
-    await this.host.handle(FETCH_PROTOCOL, async (stream) => { await serveFetch(stream, components, this.init.fetchServer) }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
-    await this.host.handle(PATH_INFO_PROTOCOL, async (stream) => { await servePathInfo(stream, { pathInfos: this.castore.pathInfos }) }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+    // every served stream first passes the peer's limits: over them, it is reset unread
+    const limited = (serve: (stream: Stream, peer: string, ticket: PeerTicket | undefined) => Promise<void>) => async (stream: Stream, connection: Connection): Promise<void> => {
+      const peer = connection.remotePeer.toString()
+      let ticket: PeerTicket | undefined
+      try {
+        ticket = this.limits?.admit(peer)
+      } catch (err: any) {
+        stream.abort(err)
+        return
+      }
+      try { await serve(stream, peer, ticket) } finally { ticket?.release() }
+    }
+    await this.host.handle(FETCH_PROTOCOL, limited(async (stream, peer, ticket) => { await serveFetch(stream, components, this.init.fetchServer, peer, ticket?.bytes) }), { maxInboundStreams: 256, maxOutboundStreams: 256 })
+    await this.host.handle(PATH_INFO_PROTOCOL, limited(async (stream) => { await servePathInfo(stream, { pathInfos: this.servedPathInfos }) }), { maxInboundStreams: 64, maxOutboundStreams: 64 })
     if (this.init.serveEris ?? true) {
-      await this.host.handle(ERIS_BLOCK_PROTOCOL, async (stream) => {
-        await serveErisBlocks(stream, { getBlock: async (ref, options) => await this.eris.getBlock(ref, options) }, this.init.erisBlockServer)
-      }, { maxInboundStreams: ERIS_BLOCK_MAX_STREAMS, maxOutboundStreams: ERIS_BLOCK_MAX_STREAMS })
+      await this.host.handle(ERIS_BLOCK_PROTOCOL, limited(async (stream, _peer, ticket) => {
+        await serveErisBlocks(stream, { getBlock: async (ref, options) => await this.eris.getBlock(ref, options) }, this.init.erisBlockServer, ticket?.bytes)
+      }), { maxInboundStreams: ERIS_BLOCK_MAX_STREAMS, maxOutboundStreams: ERIS_BLOCK_MAX_STREAMS })
     }
     await this.announcer.start()
     this.started = true
@@ -310,6 +344,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     const found = await this.lookupPath(hashPart, options)
     if (found === undefined) return undefined
     const { info, peers, source } = found
+    this.safeDispatchEvent('path:fetching', { detail: { storePath: info.storePath, narSize: info.narSize, peers } })
     await this.downloader.fetchTree(info.node, peers, options)
     try {
       // NarHash / NarSize over the bytes now in the store (throws NarHashMismatchError): the
