@@ -135,6 +135,8 @@ export interface DaemonServerInit {
   pathInfoCache?: PathInfoCacheOptions | false
   /** Receives connection events (default: none). */
   onEvent?: (event: DaemonServerEvent) => void
+  /** Called after a NAR was streamed to a client (NarFromPath), for metrics. */
+  onNarServed?: (event: { storePath: string, bytes: number }) => void
 }
 
 /** Configuration every connection sees. */
@@ -150,6 +152,7 @@ export interface DaemonServerContext {
   /** Sent to clients ≥ 1.33. */
   daemonNixVersion: string
   pathInfoCache: PathInfoCache
+  onNarServed?: (event: { storePath: string, bytes: number }) => void
 }
 
 /* ------------------------------------------------------------------------ */
@@ -327,7 +330,9 @@ export class DaemonConnection {
       // flush what is queued (e.g. an error), then close whatever the peer does
       if (!this.socket.destroyed) {
         this.socket.end(() => { this.socket.destroy() })
-        setTimeout(() => { this.socket.destroy() }, CLOSE_GRACE_MS).unref()
+        // the grace timer must not keep a closed connection (its buffers) alive for its whole span
+        const grace = setTimeout(() => { this.socket.destroy() }, CLOSE_GRACE_MS).unref()
+        this.socket.once('close', () => { clearTimeout(grace) })
       }
       onEvent?.({ type: 'close', id: this.id, error: closeError })
     }
@@ -403,7 +408,8 @@ export class DaemonServer {
       limits: { ...DEFAULT_DAEMON_LIMITS, ...definedOnly(init.limits ?? {}) },
       serverVersion: init.version ?? (dialect === 'guix' ? GUIX_PROTOCOL_VERSION : MAX_WORKER_VERSION),
       pathInfoCache: new PathInfoCache(init.pathInfoCache === false ? { maxEntries: 0 } : init.pathInfoCache),
-      daemonNixVersion: init.daemonNixVersion ?? 'storeswarm'
+      daemonNixVersion: init.daemonNixVersion ?? 'storeswarm',
+      onNarServed: init.onNarServed
     }
     this.onEvent = init.onEvent
   }
