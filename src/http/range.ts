@@ -27,7 +27,8 @@ export function parseRange (header: string | string[] | undefined, size: number,
   if (a === '' && b === '') return undefined
   if (a === '') {
     const n = Number(b)
-    if (n === 0) throw new RangeNotSatisfiableError(size)
+    // RFC 9110 §14.1.1: a suffix range is satisfiable only for a non-empty representation
+    if (n === 0 || size === 0) throw new RangeNotSatisfiableError(size)
     return { start: Math.max(0, size - n), end: size }
   }
   const start = Number(a)

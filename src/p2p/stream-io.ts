@@ -5,7 +5,7 @@
  */
 import type { Stream } from '@libp2p/interface'
 import type { AbortOptions } from '../abort.ts'
-import { ByteReader } from '../blake3/index.ts'
+import { Blake3TruncatedError, ByteReader } from '../blake3/index.ts'
 import { READ_HIGH_WATER } from './constants.ts'
 import { ProtocolError } from './errors.ts'
 
@@ -122,7 +122,7 @@ export async function readVarint (reader: ByteReader, options?: AbortOptions): P
   let value = 0
   let scale = 1
   for (let i = 0; i < 8; i++) {
-    const b = (await reader.read(1, options))[0]
+    const b = (await readOrCutOff(reader, 1, 'varint', options))[0]
     value += (b & 0x7f) * scale
     if ((b & 0x80) === 0) {
       if (!Number.isSafeInteger(value)) break
@@ -150,7 +150,28 @@ export async function readFrame (reader: ByteReader, max: number, options?: Abor
   if (await reader.atEnd(options)) return undefined
   const len = await readVarint(reader, options)
   if (len > max) throw new ProtocolError(`frame of ${len} bytes exceeds ${max}`)
-  return (await reader.read(len, options)).slice()
+  if (len <= FRAME_PIECE) return (await readOrCutOff(reader, len, 'frame', options)).slice()
+  // a large frame is gathered as it arrives: memory follows the bytes received, not the bytes announced
+  const pieces: Uint8Array[] = []
+  for (let got = 0; got < len; got += FRAME_PIECE) {
+    pieces.push((await readOrCutOff(reader, Math.min(FRAME_PIECE, len - got), 'frame', options)).slice())
+  }
+  const out = new Uint8Array(len)
+  let at = 0
+  for (const p of pieces) { out.set(p, at); at += p.byteLength }
+  return out
+}
+
+const FRAME_PIECE = 64 * 1024
+
+/** `reader.read`, but a stream that ends early is the peer's protocol error, not a BLAKE3 one. */
+async function readOrCutOff (reader: ByteReader, length: number, what: string, options?: AbortOptions): Promise<Uint8Array> {
+  try {
+    return await reader.read(length, options)
+  } catch (err) {
+    if (err instanceof Blake3TruncatedError) throw new ProtocolError(`stream cut off in a ${what}: ${err.message}`, { cause: err })
+    throw err
+  }
 }
 
 export { ByteReader }
