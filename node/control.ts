@@ -39,7 +39,11 @@ export interface ControlServer {
 
 /** Listens on `<dataDir>/control.sock` (mode 0600: the data directory's owner only). */
 export async function startControlServer (dataDir: string): Promise<ControlServer> {
-  const path = controlSocketPath(dataDir)
+  return await startControlServerAt(controlSocketPath(dataDir))
+}
+
+/** Listens on a control socket at `path` (mode 0600). */
+export async function startControlServerAt (path: string): Promise<ControlServer> {
   const handlers = new Map<string, ControlHandler>()
   const stopping = new AbortController()
   await rm(path, { force: true })
@@ -95,7 +99,12 @@ export interface ControlRequestOptions {
 
 /** Sends one command to the node running on `dataDir`; `undefined` when none is running. */
 export async function controlRequest (dataDir: string, cmd: string, args: unknown[], options: ControlRequestOptions = {}): Promise<unknown> {
-  const sock = connect(controlSocketPath(dataDir))
+  return await controlRequestAt(controlSocketPath(dataDir), cmd, args, options)
+}
+
+/** Sends one command to the control socket at `path`; `undefined` when nothing listens there. */
+export async function controlRequestAt (path: string, cmd: string, args: unknown[], options: ControlRequestOptions = {}): Promise<unknown> {
+  const sock = connect(path)
   const onAbort = (): void => { sock.destroy(new Error('aborted')) }
   options.signal?.addEventListener('abort', onAbort, { once: true })
   try {

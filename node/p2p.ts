@@ -19,14 +19,14 @@
  * process that owns the store (`fetchErisIntoStore`).
  */
 import { parseArgs } from 'node:util'
-import { createServer, connect } from 'node:net'
-import type { Server, Socket } from 'node:net'
 import { chmod, mkdir, readFile, writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { LevelDatastore } from 'datastore-level'
 import { multiaddr } from '@multiformats/multiaddr'
+import { startControlServerAt, controlRequestAt } from './control.ts'
+import type { ControlServer } from './control.ts'
 import { loadKernel } from '../src/blake3/index.ts'
 import { openCastore, parseDigest, toHex } from '../src/castore/index.ts'
 import type { Castore } from '../src/castore/index.ts'
@@ -180,9 +180,11 @@ export async function startP2P (castore: Castore, options: P2POptions): Promise<
   redial.unref()
   const peerId = host.peerId.toString()
   const addrs = host.getMultiaddrs().map(a => a.toString())
-  let control: Server | undefined
-  const controlPath = join(dir, 'control.sock')
-  if (options.control ?? true) control = await startControl(controlPath, swarm)
+  let control: ControlServer | undefined
+  if (options.control ?? true) {
+    control = await startControlServerAt(join(dir, 'control.sock'))
+    registerControl(control, swarm)
+  }
   const log = options.log ?? ((line: string) => { process.stderr.write(line + '\n') })
   log(`storeswarm p2p: peer id ${peerId}`)
   for (const a of addrs) log(`storeswarm p2p: listening on ${a}`)
@@ -197,10 +199,7 @@ export async function startP2P (castore: Castore, options: P2POptions): Promise<
       if (closed) return
       closed = true
       clearInterval(redial)
-      if (control !== undefined) {
-        await new Promise<void>(resolve => { control?.close(() => { resolve() }) })
-        await rm(controlPath, { force: true })
-      }
+      await control?.close()
       await swarm.stop()
       await host.stop()
       await datastore.close()
@@ -210,115 +209,41 @@ export async function startP2P (castore: Castore, options: P2POptions): Promise<
 
 /* ----------------------------------------------------------- control socket */
 
-type Reply = { type: 'progress', bytes: number } | { type: 'result', value: unknown } | { type: 'error', name: string, message: string }
-
-async function handleControl (swarm: Swarm, req: any, reply: (r: Reply) => void): Promise<void> {
-  switch (req.cmd) {
-    case 'peers':
-      reply({ type: 'result', value: { self: swarm.peerId, addrs: swarm.host.getMultiaddrs().map(a => a.toString()), peers: swarm.peers() } })
-      return
-    case 'announce': {
-      const infos = await swarm.announce(req.args as string[], { signal: AbortSignal.timeout(60_000) })
-      reply({ type: 'result', value: infos.map(i => i.storePath) })
-      return
-    }
-    case 'fetch': {
-      const target = String(req.args[0])
-      let bytes = 0
-      let last = 0
-      const onVerified = (e: any): void => {
-        bytes += e.detail.bytes
-        if (performance.now() - last > 200) { last = performance.now(); reply({ type: 'progress', bytes }) }
-      }
-      swarm.downloader.addEventListener('verified', onVerified)
-      try {
-        reply({ type: 'result', value: await fetchTarget(swarm, target) })
-      } finally {
-        swarm.downloader.removeEventListener('verified', onVerified)
-      }
-      return
-    }
-    case 'fetch-eris': {
-      const [urn, storePath, narHash, erisStore] = (req.args as unknown[]).map(a => typeof a === 'string' && a !== '' ? a : undefined)
-      if (urn === undefined || storePath === undefined) throw Object.assign(new Error('fetch-eris needs a URN and a store path'), { name: 'UsageError' })
-      let bytes = 0
-      let last = 0
-      const value = await fetchErisIntoStore(swarm.castore, {
-        urn,
-        storePath,
-        narHash,
-        erisStore,
-        swarm,
-        onBlock: (n) => {
-          bytes += n
-          if (performance.now() - last > 200) { last = performance.now(); reply({ type: 'progress', bytes }) }
-        }
-      })
-      reply({ type: 'result', value })
-      return
-    }
-    default:
-      throw new Error(`unknown control command ${JSON.stringify(req.cmd)}`)
+/** Registers the swarm's commands on its control socket (`<data-dir>/p2p/control.sock`). */
+function registerControl (control: ControlServer, swarm: Swarm): void {
+  /** progress lines at most every 200 ms */
+  const throttled = (progress: (bytes: number) => void): (bytes: number) => void => {
+    let last = 0
+    return (bytes) => { if (performance.now() - last > 200) { last = performance.now(); progress(bytes) } }
   }
-}
-
-async function startControl (path: string, swarm: Swarm): Promise<Server> {
-  await rm(path, { force: true })
-  const server = createServer((sock: Socket) => {
-    let buf = ''
-    sock.setEncoding('utf8')
-    sock.on('data', (d: string) => {
-      buf += d
-      const nl = buf.indexOf('\n')
-      if (nl < 0) return
-      const line = buf.slice(0, nl)
-      buf = ''
-      const reply = (r: Reply): void => { if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n') }
-      let req: any
-      try { req = JSON.parse(line) } catch { reply({ type: 'error', name: 'UsageError', message: 'bad request' }); sock.end(); return }
-      handleControl(swarm, req, reply).catch((err: any) => { reply({ type: 'error', name: err?.name ?? 'Error', message: err?.message ?? String(err) }) }).finally(() => sock.end())
-    })
-    sock.on('error', () => {})
+  control.handle('peers', async () => ({ self: swarm.peerId, addrs: swarm.host.getMultiaddrs().map(a => a.toString()), peers: swarm.peers() }))
+  control.handle('announce', async (args) => {
+    const infos = await swarm.announce(args.map(String), { signal: AbortSignal.timeout(60_000) })
+    return infos.map(i => i.storePath)
   })
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => { resolve() }) })
-  // the data directory's owner only, like <data-dir>/control.sock (SECURITY.md)
-  await chmod(path, 0o600)
-  return server
+  control.handle('fetch', async (args, { progress }) => {
+    const report = throttled(progress)
+    let bytes = 0
+    const onVerified = (e: any): void => { bytes += e.detail.bytes; report(bytes) }
+    swarm.downloader.addEventListener('verified', onVerified)
+    try {
+      return await fetchTarget(swarm, String(args[0]))
+    } finally {
+      swarm.downloader.removeEventListener('verified', onVerified)
+    }
+  })
+  control.handle('fetch-eris', async (args, { progress }) => {
+    const [urn, storePath, narHash, erisStore] = args.map(a => typeof a === 'string' && a !== '' ? a : undefined)
+    if (urn === undefined || storePath === undefined) throw Object.assign(new Error('fetch-eris needs a URN and a store path'), { name: 'UsageError' })
+    const report = throttled(progress)
+    let bytes = 0
+    return await fetchErisIntoStore(swarm.castore, { urn, storePath, narHash, erisStore, swarm, onBlock: (n) => { bytes += n; report(bytes) } })
+  })
 }
 
 /** Sends one command to a running node; undefined when no node is running on this data dir. */
 export async function controlRequest (dataDir: string, cmd: string, args: string[], onProgress?: (bytes: number) => void): Promise<unknown> {
-  const path = join(dataDir, 'p2p', 'control.sock')
-  const sock = connect(path)
-  try {
-    await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
-  } catch (err: any) {
-    if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') return undefined
-    throw err
-  }
-  sock.write(JSON.stringify({ cmd, args }) + '\n')
-  sock.setEncoding('utf8')
-  let buf = ''
-  let result: { ok: boolean, value?: unknown, error?: Reply } | undefined
-  for await (const d of sock) {
-    buf += d as string
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const r = JSON.parse(buf.slice(0, nl)) as Reply
-      buf = buf.slice(nl + 1)
-      if (r.type === 'progress') onProgress?.(r.bytes)
-      else if (r.type === 'result') result = { ok: true, value: r.value }
-      else result = { ok: false, error: r }
-    }
-  }
-  if (result === undefined) throw new Error('the running node closed the control connection without an answer')
-  if (!result.ok) {
-    const e = result.error as { name: string, message: string }
-    const err = new Error(e.message)
-    err.name = e.name
-    throw err
-  }
-  return result.value ?? null
+  return await controlRequestAt(join(dataDir, 'p2p', 'control.sock'), cmd, args, { onProgress })
 }
 
 /* ----------------------------------------------------------------- commands */
@@ -508,6 +433,11 @@ export async function cmdP2P (args: string[]): Promise<number> {
   const { values } = parse(args)
   // flags > STORESWARM_* > config file (p2p.listen, p2p.bootstrap, p2p.mdns, …) > defaults
   const options = p2pOptionsFromConfig(values)
+  // listen for the signals before the first log line: a SIGTERM with no listener kills at once
+  let stop: () => void = () => {}
+  const stopped = new Promise<void>(resolve => { stop = resolve })
+  process.once('SIGINT', () => { stop() })
+  process.once('SIGTERM', () => { stop() })
   await loadKernel()
   const castore = await openCastore({ dataDir: options.dataDir })
   const p2p = await startP2P(castore, { ...options, log: (l) => { process.stdout.write(l + '\n') } })
@@ -515,10 +445,7 @@ export async function cmdP2P (args: string[]): Promise<number> {
     await castore.close()
     return 0
   }
-  await new Promise<void>(resolve => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  await stopped
   await p2p.close()
   await castore.close()
   return 0

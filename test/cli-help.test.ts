@@ -8,7 +8,8 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { main } from '../node/cli.ts'
+import { runMain } from './helpers/run-main.ts'
+import type { MainResult } from './helpers/run-main.ts'
 import { COMMANDS, EXIT_CODES } from '../node/help.ts'
 
 const bin = fileURLToPath(new URL('../node/bin.ts', import.meta.url))
@@ -20,23 +21,8 @@ beforeAll(async () => {
 })
 afterAll(async () => { await rm(work, { recursive: true, force: true }) })
 
-async function run (argv: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const saved = { ...process.env }
-  for (const k of Object.keys(process.env)) if (k.startsWith('STORESWARM_')) delete process.env[k]
-  Object.assign(process.env, { XDG_CONFIG_HOME: join(work, 'xdg-config'), XDG_DATA_HOME: join(work, 'xdg-data'), ...extraEnv })
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: any) => { out.push(String(chunk)); return true })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: any) => { err.push(String(chunk)); return true })
-  try {
-    const code = await main(argv)
-    return { code, stdout: out.join(''), stderr: err.join('') }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]
-    Object.assign(process.env, saved)
-  }
+async function run (argv: string[], extraEnv: Record<string, string> = {}): Promise<MainResult> {
+  return await runMain(argv, { XDG_CONFIG_HOME: join(work, 'xdg-config'), XDG_DATA_HOME: join(work, 'xdg-data'), ...extraEnv })
 }
 
 const ALL = ['hash', 'import', 'export', 'info', 'list', 'serve', 'keys', 'daemon', 'stdio', 'eris', 'fetch', 'peers', 'announce', 'p2p', 'gc', 'pin', 'unpin', 'pins', 'watch', 'status', 'verify', 'config']

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Readable } from 'node:stream'
-import { main } from '../node/cli.ts'
+import { runMain } from './helpers/run-main.ts'
+import type { MainResult } from './helpers/run-main.ts'
 import { configArgOptions, configToJSON, configToServeOptions, resolveConfig } from '../node/config.ts'
 import { p2pOptionsFromConfig } from '../node/p2p.ts'
 import { encodeEris } from '../src/eris/index.ts'
@@ -46,23 +47,8 @@ function env (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...out, XDG_CONFIG_HOME: emptyXdg, XDG_DATA_HOME: join(work, 'xdg-data'), XDG_RUNTIME_DIR: join(work, 'run'), ...extra }
 }
 
-async function runMain (argv: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const saved = { ...process.env }
-  for (const k of Object.keys(process.env)) delete process.env[k]
-  Object.assign(process.env, env(extraEnv))
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: any) => { out.push(String(chunk)); return true })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: any) => { err.push(String(chunk)); return true })
-  try {
-    const code = await main(argv)
-    return { code, stdout: out.join(''), stderr: err.join('') }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-    for (const k of Object.keys(process.env)) delete process.env[k]
-    Object.assign(process.env, saved)
-  }
+async function run (argv: string[], extraEnv: Record<string, string> = {}): Promise<MainResult> {
+  return await runMain(argv, env(extraEnv), 'all')
 }
 
 let n = 0
@@ -94,23 +80,23 @@ describe('data directory of the p2p commands', () => {
   it('peers: --config data-dir, then $STORESWARM_DATA_DIR over it, then --data-dir over both', async () => {
     const fromFile = join(work, 'peers-from-file')
     const file = await configFile(`data-dir = ${JSON.stringify(fromFile)}\n`)
-    let r = await runMain(['peers', '--config', file])
+    let r = await run(['peers', '--config', file])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(`no node is running on the data directory ${fromFile}`)
-    r = await runMain(['peers', '--config', file], { STORESWARM_DATA_DIR: join(work, 'peers-env') })
+    r = await run(['peers', '--config', file], { STORESWARM_DATA_DIR: join(work, 'peers-env') })
     expect(r.stderr).toContain(`data directory ${join(work, 'peers-env')}`)
-    r = await runMain(['peers', '--config', file, '--data-dir', join(work, 'peers-flag')], { STORESWARM_DATA_DIR: join(work, 'peers-env') })
+    r = await run(['peers', '--config', file, '--data-dir', join(work, 'peers-flag')], { STORESWARM_DATA_DIR: join(work, 'peers-env') })
     expect(r.stderr).toContain(`data directory ${join(work, 'peers-flag')}`)
     // the default config file counts as well
     const xdg = join(work, 'xdg-peers')
     await mkdir(join(xdg, 'storeswarm'), { recursive: true })
     await writeFile(join(xdg, 'storeswarm', 'config.toml'), `data-dir = ${JSON.stringify(join(work, 'peers-default-file'))}\n`)
-    r = await runMain(['peers'], { XDG_CONFIG_HOME: xdg })
+    r = await run(['peers'], { XDG_CONFIG_HOME: xdg })
     expect(r.stderr).toContain(`data directory ${join(work, 'peers-default-file')}`)
   })
 
   it('peers: a missing --config file is a configuration error', async () => {
-    const r = await runMain(['peers', '--config', join(work, 'missing.toml')])
+    const r = await run(['peers', '--config', join(work, 'missing.toml')])
     expect(r.code).toBe(3)
     expect(r.stderr).toContain('missing.toml: no such file')
   })
@@ -119,16 +105,16 @@ describe('data directory of the p2p commands', () => {
     const dataDir = join(work, 'fetch-from-file')
     const file = await configFile(`data-dir = ${JSON.stringify(dataDir)}\n[p2p]\nenabled = false\n`)
     for (const argv of [['fetch', STORE_PATH], ['announce', STORE_PATH]]) {
-      const r = await runMain([...argv, '--config', file])
+      const r = await run([...argv, '--config', file])
       expect(r.code).toBe(2)
       expect(r.stderr).toContain(`no node is running on the data directory ${dataDir} and the swarm is off`)
     }
     // the environment's data dir and --no-p2p, without a file
-    const r = await runMain(['fetch', STORE_PATH, '--no-p2p'], { STORESWARM_DATA_DIR: join(work, 'fetch-env') })
+    const r = await run(['fetch', STORE_PATH, '--no-p2p'], { STORESWARM_DATA_DIR: join(work, 'fetch-env') })
     expect(r.code).toBe(2)
     expect(r.stderr).toContain(`data directory ${join(work, 'fetch-env')} and the swarm is off`)
     // $STORESWARM_P2P_ENABLED counts like the file
-    const r2 = await runMain(['announce', STORE_PATH, '--data-dir', join(work, 'ann-flag')], { STORESWARM_P2P_ENABLED: 'false' })
+    const r2 = await run(['announce', STORE_PATH, '--data-dir', join(work, 'ann-flag')], { STORESWARM_P2P_ENABLED: 'false' })
     expect(r2.code).toBe(2)
     expect(r2.stderr).toContain(`data directory ${join(work, 'ann-flag')} and the swarm is off`)
   })
@@ -196,21 +182,21 @@ describe('daemon commands', () => {
 
   it('daemon: a bad key in the file is a configuration error naming FILE:LINE; a bad flag value a usage error', async () => {
     const file = await configFile(`[daemon]\ntrusted-public-keys = ["nope"]\n`)
-    let r = await runMain(['daemon', '--config', file])
+    let r = await run(['daemon', '--config', file])
     expect(r.code).toBe(3)
     expect(r.stderr).toContain(`${file}:2`)
     expect(r.stderr).toContain('daemon.trusted-public-keys')
-    r = await runMain(['daemon', '--trusted-public-keys', 'nope', '--data-dir', join(work, 'never')])
+    r = await run(['daemon', '--trusted-public-keys', 'nope', '--data-dir', join(work, 'never')])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('--trusted-public-keys')
-    r = await runMain(['daemon', '--config', join(work, 'missing.toml')])
+    r = await run(['daemon', '--config', join(work, 'missing.toml')])
     expect(r.code).toBe(3)
   })
 
   it('stdio: the socket of the config file', async () => {
     const sock = join(work, 'nobody-here.sock')
     const file = await configFile(`[daemon]\nsocket = ${JSON.stringify(sock)}\n`)
-    const r = await runMain(['stdio', '--config', file])
+    const r = await run(['stdio', '--config', file])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(`daemon socket ${sock}`)
   })
@@ -218,7 +204,7 @@ describe('daemon commands', () => {
   it('import --from-daemon: the data dir of the config file', async () => {
     const dataDir = join(work, 'import-data')
     const file = await configFile(`data-dir = ${JSON.stringify(dataDir)}\n`)
-    const r = await runMain(['import', '--from-daemon', join(work, 'no-nix-daemon.sock'), STORE_PATH, '--config', file])
+    const r = await run(['import', '--from-daemon', join(work, 'no-nix-daemon.sock'), STORE_PATH, '--config', file])
     expect(r.code).toBe(1)
     expect(existsSync(dataDir)).toBe(true)
   })
@@ -231,14 +217,14 @@ describe('eris commands', () => {
     const content = join(work, 'eris-content')
     await writeFile(content, 'hello eris\n')
     const { urn } = await encodeEris(Readable.from([new TextEncoder().encode('hello eris\n')]), { blockSize: 1024 })
-    let r = await runMain(['eris', 'encode', content, '--block-size', '1K', '--config', file])
+    let r = await run(['eris', 'encode', content, '--block-size', '1K', '--config', file])
     expect(r.code).toBe(0)
     expect(r.stdout.trim()).toBe(urn)
     // not in the (empty) store of the config's data dir
-    r = await runMain(['eris', 'decode', urn, '--config', file])
+    r = await run(['eris', 'decode', urn, '--config', file])
     expect(r.code).not.toBe(0)
     expect(existsSync(dataDir)).toBe(true)
-    r = await runMain(['eris', 'decode', urn, '--config', join(work, 'missing.toml')])
+    r = await run(['eris', 'decode', urn, '--config', join(work, 'missing.toml')])
     expect(r.code).toBe(3)
   })
 
@@ -246,7 +232,7 @@ describe('eris commands', () => {
     const dataDir = join(work, 'eris-fetch-data')
     const file = await configFile(`data-dir = ${JSON.stringify(dataDir)}\n[p2p]\nenabled = false\n`)
     const { urn } = await encodeEris(Readable.from([new Uint8Array(10)]), { blockSize: 1024 })
-    const r = await runMain(['fetch', urn, '--store-path', STORE_PATH, '--config', file])
+    const r = await run(['fetch', urn, '--store-path', STORE_PATH, '--config', file])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('no block source')
     expect(existsSync(dataDir)).toBe(true)

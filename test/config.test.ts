@@ -13,7 +13,8 @@ import {
   configReferenceMarkdown, formatConfigToml, configToJSON, parseSize, parseDuration, SETTINGS, envName
 } from '../node/config.ts'
 import { createLogger } from '../node/log.ts'
-import { main } from '../node/cli.ts'
+import { runMain } from './helpers/run-main.ts'
+import type { MainResult } from './helpers/run-main.ts'
 import { startNode } from '../node/serve.ts'
 
 const KEY = 'cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY='
@@ -42,23 +43,8 @@ function configError (fn: () => unknown): ConfigError {
   throw new Error('expected a ConfigError')
 }
 
-async function runMain (argv: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const saved = { ...process.env }
-  for (const k of Object.keys(process.env)) if (k.startsWith('STORESWARM_')) delete process.env[k]
-  Object.assign(process.env, env(extraEnv))
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: any) => { out.push(String(chunk)); return true })
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: any) => { err.push(String(chunk)); return true })
-  try {
-    const code = await main(argv)
-    return { code, stdout: out.join(''), stderr: err.join('') }
-  } finally {
-    o.mockRestore()
-    e.mockRestore()
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]
-    Object.assign(process.env, saved)
-  }
+async function run (argv: string[], extraEnv: Record<string, string> = {}): Promise<MainResult> {
+  return await runMain(argv, env(extraEnv))
 }
 
 describe('values', () => {
@@ -247,14 +233,14 @@ describe('config show', () => {
   it('prints the effective config with the source of each value', async () => {
     const file = join(work, 'show.toml')
     await writeFile(file, '[http]\nlisten = "127.0.0.1:4001"\n\n[gc]\nmax-size = "10G"\n')
-    const r = await runMain(['config', 'show', '--config', file, '--priority', '12'], { STORESWARM_P2P_MDNS: 'true' })
+    const r = await run(['config', 'show', '--config', file, '--priority', '12'], { STORESWARM_P2P_MDNS: 'true' })
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain(`listen = "127.0.0.1:4001"  # ${file}:2`)
     expect(r.stdout).toContain(`max-size = "10G"  # ${file}:5`)
     expect(r.stdout).toContain('priority = 12  # --priority')
     expect(r.stdout).toContain('mdns = true  # $STORESWARM_P2P_MDNS')
     expect(r.stdout).toContain('compression = "none"  # default')
-    const j = await runMain(['config', 'show', '--json', '--config', file], { STORESWARM_P2P_MDNS: 'true' })
+    const j = await run(['config', 'show', '--json', '--config', file], { STORESWARM_P2P_MDNS: 'true' })
     expect(j.code).toBe(0)
     const parsed = JSON.parse(j.stdout)
     expect(parsed.values.http.listen).toBe('127.0.0.1:4001')
