@@ -612,6 +612,19 @@ export function commandDataDir (values: Record<string, unknown>, env: NodeJS.Pro
 /* ------------------------------------------------------------------------ */
 
 /** The settings the node runs with (ServeOptions minus what the CLI adds: token, log, signal). */
+/** The `[p2p]` section as the swarm's options (serve and `storeswarm p2p`). */
+export function p2pSettings (cfg: ResolvedConfig): { listen: string[], bootstrap: string[], mdns: boolean, upnp: boolean, disabled: boolean, trustedPublicKeys: string[] } {
+  const get = <T>(key: string): T => cfg.settings.get(key)!.value as T
+  return {
+    listen: get('p2p.listen'),
+    bootstrap: get('p2p.bootstrap'),
+    mdns: get('p2p.mdns'),
+    upnp: get('p2p.upnp'),
+    disabled: !get<boolean>('p2p.enabled'),
+    trustedPublicKeys: get('p2p.trusted-public-keys')
+  }
+}
+
 export function configToServeOptions (cfg: ResolvedConfig): Omit<ServeOptions, 'uploadToken' | 'log' | 'signal'> {
   const get = <T>(key: string): T => cfg.settings.get(key)!.value as T
   const socket = cfg.settings.get('daemon.socket')!
@@ -639,14 +652,7 @@ export function configToServeOptions (cfg: ResolvedConfig): Omit<ServeOptions, '
     trustedPublicKeys: keys.map(k => parsePublicKey(k)),
     trustClients: get('daemon.trust-clients'),
     eris: get('eris.enabled'),
-    p2p: {
-      listen: get('p2p.listen'),
-      bootstrap: get('p2p.bootstrap'),
-      mdns: get('p2p.mdns'),
-      upnp: get('p2p.upnp'),
-      disabled: !get<boolean>('p2p.enabled'),
-      trustedPublicKeys: get('p2p.trusted-public-keys')
-    },
+    p2p: p2pSettings(cfg),
     upstreams: cfg.upstreams.map(({ source: _source, ...u }) => u),
     gc: { ...(maxSize !== undefined ? { maxSize } : {}), intervalMs: get('gc.interval') },
     logFormat: get('log.format')

@@ -16,6 +16,7 @@
  * HTTP, NarFromPath on the daemon socket) that was already held is recorded as `local`. Bytes by
  * source are the same split: received from peers / upstreams, or served from local data.
  */
+import type { UpstreamStats } from '../src/upstream/types.ts'
 import { createRequire } from 'node:module'
 import type { Castore } from '../src/castore/index.ts'
 import { createRegistry } from '../src/metrics/index.ts'
@@ -37,7 +38,7 @@ const SECONDS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 
 /** What the upstream substituter offers (read optionally: it may not be there). */
 interface UpstreamLike {
-  stats?: () => { upstreams: Array<{ url: string, state: string, requests: number, hits: number, misses: number, failures: number, timeouts: number, bytesFetched: number, lastError?: string }> }
+  stats?: () => { upstreams: UpstreamStats[] }
   addEventListener?: (type: string, listener: (evt: Event) => void) => void
   /** NARs being pulled now (optional: shown as transfers when the substituter offers it) */
   inFlight?: () => Array<{ storePath: string, bytes: number, total?: number, startedAt: number }>

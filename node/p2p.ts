@@ -38,7 +38,7 @@ import type { Host, Swarm, SwarmInit } from '../src/p2p/index.ts'
 import { ErisPathIndex, createHttpBlockStore, decodeEris, parseErisUrn } from '../src/eris/index.ts'
 import type { ErisBlockStore } from '../src/eris/index.ts'
 import { parseNixHash } from '../src/nix/hash.ts'
-import { commandDataDir, resolveConfig } from './config.ts'
+import { commandDataDir, p2pSettings, resolveConfig } from './config.ts'
 
 export interface P2POptions {
   dataDir: string
@@ -90,16 +90,7 @@ export const P2P_ARG_OPTIONS = {
  */
 export function p2pOptionsFromConfig (values: Record<string, any>, env: NodeJS.ProcessEnv = process.env): P2POptions & { listen: string[], bootstrap: string[] } {
   const cfg = resolveConfig({ flags: values, env })
-  const get = <T>(key: string): T => cfg.settings.get(key)!.value as T
-  return {
-    dataDir: get('data-dir'),
-    listen: get('p2p.listen'),
-    bootstrap: get('p2p.bootstrap'),
-    mdns: get('p2p.mdns'),
-    upnp: get('p2p.upnp'),
-    disabled: !get<boolean>('p2p.enabled'),
-    trustedPublicKeys: get('p2p.trusted-public-keys')
-  }
+  return { dataDir: cfg.settings.get('data-dir')!.value as string, ...p2pSettings(cfg) }
 }
 
 /** P2POptions from parsed flag values only (no config file, no environment). */

@@ -2,6 +2,7 @@
  * The node's status snapshot: what `/status.json`, the status page and `storeswarm status`
  * show. Plain JSON (numbers, strings, arrays); times are epoch milliseconds.
  */
+import type { UpstreamStats } from '../upstream/types.ts'
 
 export type SubstitutionSource = 'local' | 'peer' | 'upstream'
 
@@ -58,17 +59,7 @@ export interface StatusSnapshot {
     pinned: number
     lastRun?: { at: number, evictedPaths: number, freedBytes: number, ms: number }
   }
-  upstreams: Array<{
-    url: string
-    state: string
-    requests: number
-    hits: number
-    misses: number
-    failures: number
-    timeouts: number
-    bytesFetched: number
-    lastError?: string
-  }>
+  upstreams: UpstreamStats[]
   substitutions: Array<{
     storePath: string
     source: SubstitutionSource
