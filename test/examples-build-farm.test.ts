@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { requireTool } from './helpers/tools.ts'
 import { rawRequest } from './helpers/http.ts'
 import { decodeNixBase32 } from '../src/nix/index.ts'
+import { stopChildren } from './helpers/children.ts'
 
 const bin = fileURLToPath(new URL('../node/bin.ts', import.meta.url))
 const HOOK = fileURLToPath(new URL('../examples/build-farm/post-build-hook.sh', import.meta.url))
@@ -129,14 +130,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  for (const child of nodes) {
-    if (child.exitCode !== null || child.signalCode !== null) continue
-    const exited = new Promise(resolve => child.once('exit', resolve))
-    child.kill('SIGTERM')
-    const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(t)
-  }
+  await stopChildren(nodes)
   spawnSync('chmod', ['-R', 'u+w', T]) // store paths are read-only (matters when not root)
   rmSync(T, { recursive: true, force: true })
 })

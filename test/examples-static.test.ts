@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url'
 import { stringify as toToml } from 'smol-toml'
 import { requireTool, hasTool } from './helpers/tools.ts'
 import { rawRequest } from './helpers/http.ts'
+import { stopChildren } from './helpers/children.ts'
 
 const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url))
 const bin = fileURLToPath(new URL('../node/bin.ts', import.meta.url))
@@ -36,14 +37,7 @@ const haveNix = requireTool('nix-instantiate', 'nix-bin')
 const nodes: ChildProcess[] = []
 
 afterAll(async () => {
-  for (const child of nodes) {
-    if (child.exitCode !== null || child.signalCode !== null) continue
-    const exited = new Promise(resolve => child.once('exit', resolve))
-    child.kill('SIGTERM')
-    const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(t)
-  }
+  await stopChildren(nodes)
   rmSync(T, { recursive: true, force: true })
 })
 

@@ -13,7 +13,7 @@ import { decodeRequest, receiveBlob, receiveDirectories } from '../src/p2p/fetch
 import { PeerMisbehavedError, ProtocolError as P2pProtocolError } from '../src/p2p/errors.ts'
 import { decodeDirectory } from '../src/castore/directory.ts'
 import { CastoreDecodeError } from '../src/castore/errors.ts'
-import { u64le } from './fuzz/mutators.ts'
+import { leb128, u64le } from './fuzz/mutators.ts'
 
 const HUGE: bigint[] = [(1n << 31n) - 1n, 1n << 32n, 1n << 40n, (1n << 53n) - 1n, 1n << 53n, (1n << 63n) - 1n, (1n << 64n) - 1n]
 const run = { seed: 0x1e9, numRuns: 60 }
@@ -37,16 +37,6 @@ function metered (prefix: Uint8Array): { source: AsyncIterable<Uint8Array>, pull
   return { source, pulled: () => pulled }
 }
 
-function leb128 (v: bigint): Uint8Array {
-  const out: number[] = []
-  do {
-    let b = Number(v & 0x7fn)
-    v >>= 7n
-    if (v > 0n) b |= 0x80
-    out.push(b)
-  } while (v > 0n)
-  return new Uint8Array(out)
-}
 
 /** Runs `f`, returns what it threw, and checks ArrayBuffer memory did not jump. */
 async function rejection (f: () => Promise<unknown> | unknown): Promise<unknown> {

@@ -85,7 +85,8 @@ export function u64le (value: bigint): Uint8Array {
 }
 
 /** Unsigned LEB128 of an interesting value (capped at 10 bytes). */
-function leb128 (value: bigint): Uint8Array {
+/** unsigned LEB128 (protobuf varint) of the low 64 bits */
+export function leb128 (value: bigint): Uint8Array {
   const out: number[] = []
   let v = BigInt.asUintN(64, value)
   do {
