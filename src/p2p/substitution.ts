@@ -11,8 +11,7 @@ import type { AbortOptions } from '../abort.ts'
 import type { Castore } from '../castore/store.ts'
 import type { PathInfo } from '../castore/path-info.ts'
 import { SUBSTITUTE_BUDGET_MS } from './constants.ts'
-
-const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/
+import { withMissFallback } from '../castore/fallback.ts'
 
 export type Substitute = (hashPart: string, options: AbortOptions & { budgetMs?: number }) => Promise<PathInfo | undefined>
 
@@ -28,13 +27,7 @@ export interface PeerSubstitutionInit {
 /** A castore whose path-info lookups fall back to `substitute` (e.g. `swarm.substituteFromPeers`). */
 export function withPeerSubstitution (castore: Castore, substitute: Substitute, init: PeerSubstitutionInit = {}): Castore {
   const misses = new Map<string, number>()
-  const view = Object.create(castore) as Castore
-  view.getPathInfo = async (pathOrHashPart: string, options?: AbortOptions): Promise<PathInfo | undefined> => {
-    const local = await castore.getPathInfo(pathOrHashPart, options)
-    if (local !== undefined) return local
-    const base = pathOrHashPart.startsWith('/') ? pathOrHashPart.slice(pathOrHashPart.lastIndexOf('/') + 1) : pathOrHashPart
-    const hashPart = base.slice(0, 32)
-    if (!HASH_PART.test(hashPart)) return undefined
+  return withMissFallback(castore, async (hashPart, pathOrHashPart, options) => {
     const now = Date.now()
     const missed = misses.get(hashPart)
     if (missed !== undefined && missed > now) return undefined
@@ -46,6 +39,5 @@ export function withPeerSubstitution (castore: Castore, substitute: Substitute, 
     }
     init.onSubstituted?.(info)
     return await castore.getPathInfo(pathOrHashPart, options)
-  }
-  return view
+  })
 }

@@ -37,6 +37,7 @@ import { join } from 'node:path'
 import type { AbortOptions } from '../abort.ts'
 import type { Castore, PathInfo, CastoreNode } from '../castore/index.ts'
 import { toHex } from '../castore/index.ts'
+import { withMissFallback } from '../castore/fallback.ts'
 import { openBinaryCacheSource } from '../http/cache-source.ts'
 import type { BinaryCacheSource } from '../http/cache-source.ts'
 import type { PendingNar } from '../http/service.ts'
@@ -55,8 +56,6 @@ import type { UpstreamKeys, UpstreamNarInfo } from './narinfo.ts'
 import { Spool } from './spool.ts'
 import { readAhead } from './read-ahead.ts'
 import type { FetchedDetail, UpstreamConfig, UpstreamStats } from './types.ts'
-
-const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/
 
 /** What the HTTP facade asks for a provisional PathInfo (its `pendingNar` hook). */
 export type { PendingNar }
@@ -240,19 +239,12 @@ export class UpstreamSubstituter extends EventTarget {
    * castore, or its peer-substituting view) has nothing. Give the facade `pendingNar` too.
    */
   view (inner: Castore, storeDir: string = NIX_STORE_DIR): Castore {
-    const view = Object.create(inner) as Castore
-    view.getPathInfo = async (pathOrHashPart: string, options?: AbortOptions): Promise<PathInfo | undefined> => {
-      const local = await inner.getPathInfo(pathOrHashPart, options)
-      if (local !== undefined) return local
-      const base = pathOrHashPart.startsWith('/') ? pathOrHashPart.slice(pathOrHashPart.lastIndexOf('/') + 1) : pathOrHashPart
-      const hashPart = base.slice(0, 32)
-      if (!HASH_PART.test(hashPart)) return undefined
+    return withMissFallback(inner, async (hashPart, pathOrHashPart, options) => {
       if (pathOrHashPart.startsWith('/') && !pathOrHashPart.startsWith(`${storeDir}/`)) return undefined
       const info = await this.lookup(hashPart, storeDir, options)
       if (info !== undefined && pathOrHashPart.startsWith('/') && info.storePath !== pathOrHashPart) return undefined
       return info
-    }
-    return view
+    })
   }
 
   /** The hook for the HTTP facade: how to serve the NAR of a provisional PathInfo. */
