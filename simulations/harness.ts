@@ -125,7 +125,7 @@ export interface RunResult {
   churn?: { left: number, returned: number, stayersCompleted: number, stayers: number, returnersCompleted: number, returners: number }
   update?: { narBytes: number, bytesPerNodeMean: number, bytesPerNodeMax: number, ratioMean: number, ratioMax: number, sharedFiles: number, sharedBytes: number }
   wan?: { links: Record<string, number>, fileBytesNeeded: number, factor: number, perFileMax: number, perFileMean: number, sites: number }
-  network: { connections: number, relayedConnections: number, holePunched: number, relayedBytes: number, dialFailures: number, dhtLookups: number, dhtProvides: number }
+  network: { connections: number, relayedConnections: number, holePunched: number, relayedBytes: number, dialFailures: number, dhtLookups: number, dhtProvides: number, downloader: Record<string, number>, verifiedBySource: Record<string, number> }
   links: Record<string, number>
   nodesDetail: NodeResult[]
 }
@@ -234,6 +234,8 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
 
   // start every swarm; the seeder (and liars) announce what they hold before the crowd starts
   const bans = { count: 0, bytesFromLiars: 0, rejected: 0 }
+  /** verified blob bytes received, by "source site → receiving site" (the seeder apart), real scale */
+  const verifiedBySource: Record<string, number> = {}
   const liarIds = new Set(liars.map(l => l.net.id))
   for (const n of nodes) {
     if (n.swarm === undefined) continue
@@ -242,7 +244,12 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
     if (n.role === 'peer') {
       n.swarm.addEventListener('path-info:rejected', () => { bans.rejected++ })
       n.swarm.scores.addEventListener('peer:penalised', (e) => { if (e.detail.total >= 100 && e.detail.total - e.detail.points < 100) bans.count++ })
-      n.swarm.downloader.addEventListener('verified', (e) => { if (liarIds.has(e.detail.peer)) bans.bytesFromLiars += e.detail.bytes })
+      n.swarm.downloader.addEventListener('verified', (e) => {
+        if (liarIds.has(e.detail.peer)) bans.bytesFromLiars += e.detail.bytes
+        const from = net.nodes.get(e.detail.peer)
+        const key = `${e.detail.peer === seeder.net.id ? 'seeder' : from?.site ?? '?'} → ${n.net.site}`
+        verifiedBySource[key] = (verifiedBySource[key] ?? 0) + e.detail.bytes * sc.scaleDown
+      })
     }
   }
   const announced = (): boolean => infos.every(i => dht.holders(pathKey(i)) >= 1 + liars.length)
@@ -330,7 +337,7 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
   const stop = await clock.run(() => {
     if (wallNow() - lastLog > 10_000) {
       lastLog = wallNow()
-      log(`  t=${((clock.now - t0) / 1000).toFixed(0)} s: ${done.size}/${expected.length} complete, seeder up ${((seeder.net.up.bytes - seederUp0) * sc.scaleDown / 2 ** 30).toFixed(2)} GiB, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`)
+      log(`  t=${((clock.now - t0) / 1000).toFixed(0)} s: ${done.size}/${expected.length} complete, seeder up ${((seeder.net.up.bytes - seederUp0) * sc.scaleDown / 2 ** 30).toFixed(2)} GiB, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB${process.env.SIM_DEBUG !== undefined ? ` ${JSON.stringify(sumStats(fetching))}` : ''}`)
     }
     return expected.every(n => done.has(n))
   }, limit)
@@ -422,7 +429,9 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
       relayedBytes: net.stats.relayed * sc.scaleDown,
       dialFailures: net.stats.dialFailures,
       dhtLookups: dht.lookups,
-      dhtProvides: dht.provides
+      dhtProvides: dht.provides,
+      downloader: sumStats(fetching),
+      verifiedBySource
     },
     links,
     nodesDetail
@@ -491,4 +500,13 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
 /** The DHT key of a path's store-path record (what `Announcer` provides first). */
 function pathKey (info: PathInfo): string {
   return storePathKey(splitStorePath(info.storePath).hashPart).toString()
+}
+
+/** The fetching nodes' downloader counters, summed (requests, referrals followed, deferrals, insists…). */
+function sumStats (nodes: SimNode[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const n of nodes) {
+    for (const [k, v] of Object.entries(n.swarm?.downloader.stats ?? {})) out[k] = (out[k] ?? 0) + v
+  }
+  return out
 }

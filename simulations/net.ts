@@ -63,6 +63,8 @@ export class NetNode {
   /** incremented each time the node leaves: streams and connections of an older epoch are dead */
   epoch = 0
   readonly streams = new Set<SimStream>()
+  /** nodes this one has had a connection with (as libp2p keeps them; `getConnections`) */
+  readonly connected = new Set<NetNode>()
   handlers = new Map<string, (stream: any, connection: any) => void | Promise<void>>()
 
   constructor (index: number, peerId: PeerId, spec: NodeSpec, scale: number, record: boolean) {
@@ -270,7 +272,8 @@ export class SimStream extends EventTarget {
     if (request.byteLength >= start + 32) {
       this.tag = Buffer.from(request.subarray(start, start + 32)).toString('hex')
       this.peer.tag = this.tag
-      this.peer.carriesContent = request[i + 1] === 0
+      // blob requests (kind 0, and kind 2 that may be answered with a referral instead)
+      this.peer.carriesContent = request[i + 1] === 0 || request[i + 1] === 2
     }
   }
 
@@ -555,6 +558,8 @@ export class Net {
       c.ready = this.clock.sleep(rtts * this.rtt(a, b, relay), signal)
       this.conns.set(key, c)
       this.stats.connections++
+      a.connected.add(b)
+      b.connected.add(a)
       conn = c
     }
     try {
@@ -682,10 +687,43 @@ export class SimHost extends EventTarget {
     return await this.net.openStream(this.node, to, protocol, options.signal)
   }
 
-  /** One standing connection (to the bootstrap hub) while online: `Swarm.waitForPeers` needs a peer. */
-  getConnections (): Array<{ remotePeer: PeerId, remoteAddr: { toString: () => string } }> {
-    return this.node.online ? [{ remotePeer: this.hub, remoteAddr: { toString: () => '/sim/hub' } }] : []
+  /**
+   * One standing connection (to the bootstrap hub) while online: `Swarm.waitForPeers` needs a
+   * peer. Asked about one peer: a connection while both are online (referrals skip departed peers).
+   */
+  getConnections (peer?: PeerId): Array<{ remotePeer: PeerId, remoteAddr: { toString: () => string } }> {
+    if (!this.node.online) return []
+    if (peer !== undefined) {
+      const other = this.net.nodes.get(peer.toString())
+      return other?.online === true ? [{ remotePeer: peer, remoteAddr: { toString: () => this.addressOf(other) } }] : []
+    }
+    // the bootstrap hub (reached over the LAN on a site shared with other nodes, as mDNS gives
+    // them), and every online node this one has been connected to
+    this.lanPeers ??= [...this.net.nodes.values()].some(n => n !== this.node && n.site === this.node.site)
+    const hubAddr = this.lanPeers ? '/ip4/10.255.0.1/tcp/4001' : '/sim/hub'
+    const out = [{ remotePeer: this.hub, remoteAddr: { toString: () => hubAddr } }]
+    for (const other of this.node.connected) {
+      if (other.online) out.push({ remotePeer: other.peerId, remoteAddr: { toString: () => this.addressOf(other) } })
+    }
+    return out
   }
 
+  /**
+   * The address `other` is seen at: on the same site a private LAN address; another site's nodes
+   * share their site's public address (behind its gateway), on different ports.
+   */
+  private addressOf (other: NetNode): string {
+    return other.site === this.node.site ? `/ip4/10.0.${other.index >> 8}.${other.index & 255}/tcp/4001` : `/ip4/100.64.${siteNumber(other.site)}.1/tcp/${4000 + other.index}`
+  }
+
+  private lanPeers: boolean | undefined
+
   async stop (): Promise<void> {}
+}
+
+/** A small number per site name (its public address in `SimHost.getConnections`). */
+function siteNumber (site: string): number {
+  let h = 0
+  for (let i = 0; i < site.length; i++) h = (h * 31 + site.charCodeAt(i)) % 251
+  return h
 }

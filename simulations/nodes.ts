@@ -10,15 +10,16 @@ import { Castore, MemoryBlobStore, createMemoryDirectoryStore, createMemoryPathI
 import type { BlobStore, PathInfo } from '../src/castore/index.ts'
 import { toHex } from '../src/castore/digest.ts'
 import type { B3Digest } from '../src/castore/digest.ts'
-import { ChunkRanges, chunkCount, sizePrefix, ByteReader } from '../src/blake3/index.ts'
+import { ChunkRanges, chunkCount, sizePrefix, ByteReader, bytesReader } from '../src/blake3/index.ts'
+import { SparseOutboard } from '../src/castore/partial-blob.ts'
 import type { PartialBlobStore } from '../src/castore/partial-blob.ts'
 import type { BlobPutResult } from '../src/castore/blob-store.ts'
 import { createSwarm, serveFetch, decodeRequest, KIND_DIRECTORY, FETCH_PROTOCOL, PATH_INFO_PROTOCOL, readStream } from '../src/p2p/index.ts'
-import type { Swarm, SwarmInit, Host } from '../src/p2p/index.ts'
+import type { Swarm, SwarmInit, Host, ServablePartial } from '../src/p2p/index.ts'
 import { frame, readFrame, send } from '../src/p2p/stream-io.ts'
 import type { Net, NetNode, NodeSpec, ProviderIndex } from './net.ts'
 import { SimHost } from './net.ts'
-import { fillBytes } from './rng.ts'
+import { Rng, fillBytes } from './rng.ts'
 
 export type LiarKind = 'corrupt-blob' | 'wrong-size' | 'unsigned-info' | 'forged-info'
 
@@ -64,6 +65,11 @@ export class MemoryPartialBlobStore {
     this.held.delete(toHex(digest))
   }
 
+  /** As `PartialBlobStore.servable`: the verified groups of a held blob whose parents were kept. */
+  servable (digest: B3Digest): ServablePartial | undefined {
+    return this.held.get(toHex(digest))?.servable()
+  }
+
   /** @internal */
   remove (hex: string): void {
     this.held.delete(hex)
@@ -77,6 +83,7 @@ export class MemoryPartialBlob {
   verified = ChunkRanges.empty()
   private readonly data: Uint8Array
   private readonly store: MemoryPartialBlobStore
+  private readonly parents: SparseOutboard
 
   constructor (store: MemoryPartialBlobStore, digest: B3Digest, hex: string, size: number) {
     this.store = store
@@ -84,6 +91,7 @@ export class MemoryPartialBlob {
     this.hex = hex
     this.size = size
     this.data = new Uint8Array(size)
+    this.parents = new SparseOutboard(digest, size)
   }
 
   get durable (): ChunkRanges { return this.verified }
@@ -96,6 +104,17 @@ export class MemoryPartialBlob {
     this.data.set(data, offset)
     const end = offset + data.byteLength === this.size ? chunkCount(this.size) : (offset + data.byteLength) / 1024
     this.verified = this.verified.union(ChunkRanges.from(offset / 1024, end))
+    this.parents.noteWritten(offset / 1024, end, this.verified)
+  }
+
+  writeParent (offset: number, pair: Uint8Array): void {
+    this.parents.write(offset, pair)
+  }
+
+  servable (): ServablePartial | undefined {
+    const outboard = this.parents.outboard()
+    if (outboard === undefined) return undefined
+    return { size: this.size, verified: this.parents.servable, outboard, reader: bytesReader(this.data) }
   }
 
   async flush (): Promise<void> {}
@@ -141,7 +160,9 @@ export async function makeSimNode (net: Net, dht: ProviderIndex, hub: PeerId, ro
   const host = new SimHost(netNode, net, dht, hub)
   const castore = makeCastore()
   const partials = new MemoryPartialBlobStore()
-  const swarm = role === 'relay' ? undefined : createSwarm({ host: host as unknown as Host, castore, partials: partials as unknown as PartialBlobStore }, init)
+  // every node its own seeded randomness (fetch order, referral order): runs stay reproducible
+  const rng = new Rng(seed * 2654435761)
+  const swarm = role === 'relay' ? undefined : createSwarm({ host: host as unknown as Host, castore, partials: partials as unknown as PartialBlobStore }, { random: () => rng.next(), ...init })
   if (swarm !== undefined) {
     // `Announcer.announce` polls every 250 ms until its path is provided, for callers that await
     // it; `Swarm.fetchStorePath` does not await it, and with hundreds of queued paths per node the

@@ -8,7 +8,7 @@ import { ChunkRanges, loadKernel, encodeBytes, hashWithOutboard, sizePrefix } fr
 import type { DecodedData } from '../src/blake3/index.ts'
 import {
   decodeRequest, encodeRequest, receiveBlob, receiveDirectories, KIND_BLOB, KIND_DIRECTORY,
-  FETCH_PROTOCOL, readStream, PeerScores
+  FETCH_PROTOCOL, readStream, PeerScores, KIND_BLOB_REFERRABLE, STATUS_DATA
 } from '../src/p2p/index.ts'
 import { ByteReader, frame, readFrame, send } from '../src/p2p/stream-io.ts'
 import { encodeDirectory, directoryDigest, emptyDirectory, addEntry } from '../src/castore/index.ts'
@@ -126,9 +126,11 @@ async function makeLiar (node: TestNode, blob: Uint8Array, mode: Mode): Promise<
       const reader = new ByteReader(readStream(stream))
       const payload = await readFrame(reader, 65536)
       const req = decodeRequest(payload!)
-      const enc = await encodeAll(blob, req.ranges)
+      let enc = await encodeAll(blob, req.ranges)
       if (mode === 'size') enc.set(sizePrefix(blob.length + 16384), 0)
       if (mode === 'flip') enc[Math.min(enc.length - 1, 8 + 64 * 3 + 20000)] ^= 0x80
+      // a referrable request: the response starts with its status (data)
+      if (req.kind === KIND_BLOB_REFERRABLE) enc = Buffer.concat([Uint8Array.of(STATUS_DATA), enc])
       if (mode === 'stall') {
         await send(stream, enc.subarray(0, 8))
         await new Promise(resolve => setTimeout(resolve, 3000))

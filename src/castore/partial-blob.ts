@@ -12,6 +12,10 @@
  * after a crash. `finalize` streams the file into the BlobStore with `expected` = the digest,
  * which hashes it once more (the BlobStore computes the outboard) and makes it visible
  * atomically; the partial files are removed afterwards.
+ *
+ * While a blob is open, the parent pairs received with its data are kept in memory
+ * (`SparseOutboard`), so that its verified groups can be served to other peers (`servable`).
+ * They are not persisted: ranges restored after a restart are not served.
  */
 import { open, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
@@ -19,7 +23,11 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { AbortOptions } from '../abort.ts'
 import { ChunkRanges } from '../blake3/ranges.ts'
-import { chunkCount } from '../blake3/tree.ts'
+import { TreeGeometry, chunkCount, largestPowerOfTwoBelow, preOrderIndex } from '../blake3/tree.ts'
+import { GROUP_LOG, PAIR_LEN } from '../blake3/constants.ts'
+import { PreOrderOutboard } from '../blake3/outboard.ts'
+import type { RandomAccessReader } from '../blake3/outboard.ts'
+import type { ServablePartial } from '../p2p/fetch-protocol.ts'
 import type { BlobPutResult, BlobStore } from './blob-store.ts'
 import { toHex } from './digest.ts'
 import type { B3Digest } from './digest.ts'
@@ -33,10 +41,102 @@ export interface PartialBlobStoreInit {
 
 const READ_PIECE = 1024 * 1024
 
+/** Largest sparse outboard kept in memory (64 bytes per 16 KiB group: blobs up to 4 GiB). */
+export const MAX_SPARSE_OUTBOARD = 16 * 1024 * 1024
+
+/**
+ * The parent pairs of a blob received so far, laid out as its pre-order outboard (zeros where
+ * none came yet), allocated on the first pair; and the chunks that can be served from them:
+ * groups wholly written whose parents on the path from the root had all been received when the
+ * group's last bytes were written. Not kept for outboards over `MAX_SPARSE_OUTBOARD`.
+ */
+export class SparseOutboard {
+  readonly root: Uint8Array
+  readonly geometry: TreeGeometry
+  private pairs: Uint8Array | undefined
+  /** one byte per pair: 1 once received */
+  private received: Uint8Array | undefined
+  private ready = ChunkRanges.empty()
+
+  constructor (root: Uint8Array, size: number) {
+    this.root = root
+    this.geometry = new TreeGeometry(size, GROUP_LOG)
+  }
+
+  /** Whether pairs are being kept (one was written and the outboard is not too large). */
+  get kept (): boolean {
+    return this.pairs !== undefined
+  }
+
+  /** Chunks that can be served (whole groups, and the last partial one). */
+  get servable (): ChunkRanges {
+    return this.ready
+  }
+
+  /**
+   * Stores the verified pair at byte `offset` of the outboard. Throws `RangeError` unless
+   * `offset` is a multiple of 64 inside the outboard and `pair` has 64 bytes.
+   */
+  write (offset: number, pair: Uint8Array): void {
+    const obSize = this.geometry.outboardSize
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset % PAIR_LEN !== 0 || offset + PAIR_LEN > obSize) {
+      throw new RangeError(`bad outboard offset ${offset} (outboard of ${obSize} bytes)`)
+    }
+    if (pair.byteLength !== PAIR_LEN) throw new RangeError(`a parent pair has ${PAIR_LEN} bytes, not ${pair.byteLength}`)
+    if (obSize > MAX_SPARSE_OUTBOARD) return
+    if (this.pairs === undefined) {
+      this.pairs = new Uint8Array(obSize)
+      this.received = new Uint8Array(obSize / PAIR_LEN)
+    }
+    this.pairs.set(pair, offset)
+    ;(this.received as Uint8Array)[offset / PAIR_LEN] = 1
+  }
+
+  /** Records that chunks [start, end) were written; `written`: every chunk written so far. */
+  noteWritten (start: number, end: number, written: ChunkRanges): void {
+    if (this.pairs === undefined) return
+    const { groups, chunks } = this.geometry
+    const per = 2 ** this.geometry.groupLog
+    const add: Array<[number, number]> = []
+    for (let g = Math.floor(start / per); g < Math.min(groups, Math.ceil(end / per)); g++) {
+      const s = g * per
+      const e = Math.min(s + per, chunks)
+      if (this.ready.covers(s, e) || !written.covers(s, e) || !this.pathReceived(g)) continue
+      if (add.length > 0 && add[add.length - 1][1] === s) add[add.length - 1][1] = e
+      else add.push([s, e])
+    }
+    if (add.length > 0) this.ready = this.ready.union(ChunkRanges.fromRanges(add))
+  }
+
+  /** Whether every parent from the root down to group `g` was received. */
+  private pathReceived (g: number): boolean {
+    const received = this.received as Uint8Array
+    let start = 0
+    let end = this.geometry.groups
+    let depth = 0
+    while (end - start >= 2) {
+      if (received[preOrderIndex(start, depth)] !== 1) return false
+      const mid = start + largestPowerOfTwoBelow(end - start)
+      if (g < mid) end = mid
+      else start = mid
+      depth++
+    }
+    return true
+  }
+
+  /** The pairs as an outboard (a live view: later pairs show up in it), if kept. */
+  outboard (): PreOrderOutboard | undefined {
+    if (this.pairs === undefined) return undefined
+    return new PreOrderOutboard({ root: this.root, size: this.geometry.size, groupLog: this.geometry.groupLog, outboard: this.pairs })
+  }
+}
+
 export class PartialBlobStore {
   readonly dir: string
   private readonly fsync: boolean
   private readonly openBlobs = new Map<string, Promise<PartialBlob>>()
+  /** the open blobs, for synchronous lookups (`servable`) */
+  private readonly live = new Map<string, PartialBlob>()
 
   constructor (init: PartialBlobStoreInit) {
     this.dir = join(init.root, 'partial')
@@ -60,6 +160,15 @@ export class PartialBlobStore {
     if (blob.size !== size) throw new RangeError(`partial blob ${hex} is open with size ${blob.size}, not ${size}`)
     blob.refs++
     return blob
+  }
+
+  /**
+   * The servable part of the blob `digest` if it is open (being downloaded) and keeps its
+   * parents: chunks verified with their parents received in this run, the outboard so far,
+   * and a reader over its file (failing once the blob is closed or finalised).
+   */
+  servable (digest: B3Digest): ServablePartial | undefined {
+    return this.live.get(toHex(digest))?.servable()
   }
 
   /** Verified ranges recorded for `digest` (empty when there is no partial blob). */
@@ -97,7 +206,9 @@ export class PartialBlobStore {
       fh = await open(dataPath, 'w+')
     }
     await fh.truncate(size)
-    return new PartialBlob(this, digest, hex, size, fh, ranges)
+    const blob = new PartialBlob(this, digest, hex, size, fh, ranges)
+    this.live.set(hex, blob)
+    return blob
   }
 
   /** @internal */
@@ -128,6 +239,7 @@ export class PartialBlobStore {
     blob.refs--
     if (blob.refs > 0 && !remove) return
     this.openBlobs.delete(blob.hex)
+    if (this.live.get(blob.hex) === blob) this.live.delete(blob.hex)
     await blob.closeHandle()
     if (remove) {
       await rm(join(this.dir, `${blob.hex}.ranges`), { force: true })
@@ -155,6 +267,7 @@ export class PartialBlob {
   private recorded: ChunkRanges
   private written: ChunkRanges
   private flushing: Promise<void> = Promise.resolve()
+  private readonly parents: SparseOutboard
 
   constructor (store: PartialBlobStore, digest: B3Digest, hex: string, size: number, fh: FileHandle, verified: ChunkRanges) {
     this.store = store
@@ -164,6 +277,7 @@ export class PartialBlob {
     this.fh = fh
     this.recorded = verified
     this.written = verified
+    this.parents = new SparseOutboard(digest, size)
   }
 
   /** Chunks whose verified bytes are in the file (recorded or not yet). */
@@ -197,6 +311,44 @@ export class PartialBlob {
     const endChunk = offset + data.byteLength === this.size ? chunkCount(this.size) : (offset + data.byteLength) / 1024
     if (!Number.isInteger(endChunk)) throw new RangeError('verified data must end on a chunk boundary')
     this.written = this.written.union(ChunkRanges.from(startChunk, endChunk))
+    this.parents.noteWritten(startChunk, endChunk, this.written)
+  }
+
+  /**
+   * Keeps a verified parent pair (at byte `offset` of the pre-order outboard) for serving. The
+   * parents of a group must be written before its data for the group to become servable.
+   * Throws `RangeError` for an offset that is not a pair of this blob's outboard.
+   */
+  writeParent (offset: number, pair: Uint8Array): void {
+    this.parents.write(offset, pair)
+  }
+
+  /** What of this blob can be served now (see `PartialBlobStore.servable`). */
+  servable (): ServablePartial | undefined {
+    if (this.fh === undefined) return undefined
+    const outboard = this.parents.outboard()
+    if (outboard === undefined) return undefined
+    return { size: this.size, verified: this.parents.servable, outboard, reader: this.reader() }
+  }
+
+  /** Random access to the file (throws once the blob is closed). */
+  private reader (): RandomAccessReader {
+    return {
+      read: async (offset, length, options) => {
+        options?.signal?.throwIfAborted()
+        const fh = this.fh
+        if (fh === undefined) throw new Error(`partial blob ${this.hex} is closed`)
+        if (offset < 0 || offset + length > this.size) throw new RangeError(`read of ${length} bytes at ${offset} is outside the blob`)
+        const buf = new Uint8Array(length)
+        let got = 0
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got)
+          if (bytesRead === 0) throw new Error('partial blob file is shorter than its size')
+          got += bytesRead
+        }
+        return buf
+      }
+    }
   }
 
   /** Makes every verified write durable and records it (fsync data, then the record). */

@@ -56,6 +56,18 @@ export const SUBSTITUTE_BUDGET_MS = 500
 export const MAX_PROVIDERS = 20
 /** Penalty score beyond which a peer is ignored for downloads. */
 export const BAN_SCORE = 100
+/** Half-life of penalty points for failures that are not lies (timeouts, broken streams). */
+export const PENALTY_HALF_LIFE_MS = 60_000
+/**
+ * Copies of a blob range a node sends before it refers further requesters to the peers it sent
+ * them to (referrals.ts): each piece leaves a node at most this many times unless a requester
+ * insists, so a seeder's upload does not grow with the size of a flash crowd.
+ */
+export const REFERRAL_COPIES = 2
+/** Referral hops a downloader follows before it insists on being served. */
+export const MAX_REFERRAL_HOPS = 6
+/** Wait before asking again for a piece whose referred peers were all still receiving it. */
+export const DEFER_MS = 250
 
 /**
  * Connection encrypters in order of preference. The issue asked to prefer `@libp2p/tls` (Node's

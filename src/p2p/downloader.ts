@@ -1,19 +1,28 @@
 /**
- * Swarm downloader: fetches a castore tree (or one blob) from several providers at once.
+ * Swarm downloader: fetches a castore tree (or one blob) from several peers at once.
  *
  * - Directories first: one closure request, every directory verified by digest and linked to
  *   the root (fetch-protocol.ts), stored leaves first only after the blobs are in.
  * - Blobs already held are skipped (dedup across paths and across Nix and Guix).
- * - Small blobs (≤ SMALL_BLOB) go in one request to the least busy fast peer.
- * - Large blobs are split into group-aligned pieces; every provider runs workers that take the
- *   next piece (faster peers take several pieces at once: weighting by measured speed). When no
- *   piece is left, idle workers duplicate the pieces still in flight (end game); the first
- *   verified copy wins and the others are cancelled.
- * - Per-peer idle timeout; a peer that sends one bad group (or a wrong size) is banned and its
- *   piece goes back to the queue; the download continues from the others.
- * - Verified bytes go to a PartialBlob (castore/partial-blob.ts) whose verified ranges are
- *   recorded durably, so an interrupted download — peer gone, node restarted — resumes from
- *   its verified ranges; the complete blob is moved into the BlobStore (re-hashed there).
+ * - Blobs, and the pieces of large blobs, are fetched in random order: peers fetching the same
+ *   closure at the same time then hold different parts early and can serve each other (the
+ *   fetch server serves verified ranges of blobs still being downloaded).
+ * - Every request may be answered with a referral (referrals.ts): the peer has sent those
+ *   ranges to enough peers already and names them. The downloader asks the referred peers,
+ *   nearest first (measured round-trip time), following up to `maxHops` referrals. When the
+ *   referred peers do not hold the ranges yet (still receiving them), the blob or piece is put
+ *   back and asked for again a little later (at most `maxDefers` times); when none of them can
+ *   serve, the downloader insists on the last peer that referred it, which then serves.
+ * - Small blobs (≤ SMALL_BLOB) go in one request. Large blobs are split into fixed
+ *   group-aligned pieces fetched by several slots at once; when no piece is left, an idle slot
+ *   asks another peer for a piece still in flight (end game): the first verified copy wins and
+ *   the other is cancelled.
+ * - Per-request idle timeout. A peer that sends one bad group (or a wrong size) is banned;
+ *   timeouts and broken streams cost penalty points that fade (peer-scores.ts).
+ * - Verified bytes and the parent hashes that prove them go to a PartialBlob
+ *   (castore/partial-blob.ts) whose verified ranges are recorded durably, so an interrupted
+ *   download — peer gone, node restarted — resumes from its verified ranges; the complete blob
+ *   is moved into the BlobStore (re-hashed there).
  */
 import type { Stream } from '@libp2p/interface'
 import { TypedEventEmitter } from '@libp2p/interface'
@@ -25,9 +34,9 @@ import type { DirectoryStore } from '../castore/directory-store.ts'
 import { directoryEntries } from '../castore/directory.ts'
 import type { CastoreNode, Directory } from '../castore/directory.ts'
 import { toHex } from '../castore/digest.ts'
-import type { PartialBlob, PartialBlobStore } from '../castore/partial-blob.ts'
-import { BLOB_CONCURRENCY, FETCH_PROTOCOL, IDLE_TIMEOUT_MS, PIECE_GROUPS, SMALL_BLOB } from './constants.ts'
-import { NoProvidersError, NotHeldError, PeerMisbehavedError } from './errors.ts'
+import type { PartialBlobStore } from '../castore/partial-blob.ts'
+import { BLOB_CONCURRENCY, DEFER_MS, FETCH_PROTOCOL, IDLE_TIMEOUT_MS, MAX_REFERRAL_HOPS, PIECE_GROUPS, SMALL_BLOB } from './constants.ts'
+import { NoProvidersError, NotHeldError, PeerMisbehavedError, ReferredError } from './errors.ts'
 import { fetchBlobOnStream, fetchDirectoriesOnStream } from './fetch-protocol.ts'
 import type { PeerScores } from './peer-scores.ts'
 
@@ -40,12 +49,16 @@ export interface DownloaderComponents {
   partials: PartialBlobStore
   scores: PeerScores
   openStream: OpenStream
+  /** whether a peer is on the local network (preferred: a LAN peer is asked before a WAN one) */
+  isLocal?: (peer: string) => boolean
+  /** whether this node has swarm peers on its local network at all */
+  hasLocalPeers?: () => boolean
 }
 
 export interface DownloaderInit {
   /** groups per piece (default 64 = 1 MiB) */
   pieceGroups?: number
-  /** concurrent requests per peer per blob (default 2) */
+  /** concurrent piece requests per peer known to hold a large blob (default 2; 4 to 16 slots per blob) */
   requestsPerPeer?: number
   /** idle timeout per request (default 10 s) */
   idleTimeoutMs?: number
@@ -55,6 +68,22 @@ export interface DownloaderInit {
   smallBlob?: number
   /** record verified ranges durably at least every this many bytes (default 16 MiB) */
   flushBytes?: number
+  /** ask with referrable requests and follow referrals (default true) */
+  referrals?: boolean
+  /** referrals followed for one blob or piece before insisting (default MAX_REFERRAL_HOPS) */
+  maxHops?: number
+  /** first wait before asking again for a blob or piece whose referred peers are still receiving it; doubles each time (default DEFER_MS) */
+  deferMs?: number
+  /** times a blob or piece is put back before the downloader insists (default 12: about 36 s of waiting) */
+  maxDefers?: number
+  /** randomness for the fetch order and ties between peers (default Math.random) */
+  random?: () => number
+  /**
+   * blob requests in flight at once across all downloads (default 16). Bounded, so that a node
+   * does not ask for a whole closure at once: the first copies of each piece then go to
+   * different peers, not always to the nearest ones.
+   */
+  maxRequests?: number
 }
 
 export interface DownloadEvents {
@@ -64,6 +93,12 @@ export interface DownloadEvents {
   'peer:dropped': CustomEvent<{ peer: string, digest: string, reason: string }>
 }
 
+/** Times a blob or piece is put back, rather than fetched from a remote peer, while LAN peers may bring it soon. */
+const LOCAL_PATIENCE = 2
+
+/** Most blobs or pieces whose referred peers are remembered for the next attempt. */
+const MAX_HINTS = 65_536
+
 /** Largest contiguous run of verified data written at once. */
 const WRITE_RUN = 1024 * 1024
 
@@ -72,13 +107,77 @@ export interface FetchBlobOptions extends AbortOptions {
   size: number
 }
 
+/** What one request to one peer came to: the wanted ranges are in, or the peers it was referred to. */
+type Attempt = 'ok' | string[]
+
+/** One request for a blob (or a piece of it) to `peer`; throws when the peer failed. */
+type AttemptFn = (peer: string, insist: boolean, signal: AbortSignal | undefined) => Promise<Attempt>
+
+/** How chasing a blob or piece ended: in, or put back because the referred peers are still receiving it. */
+type Outcome = 'ok' | 'deferred'
+
+interface ObtainOptions {
+  signal?: AbortSignal
+  /** peers not to ask (already fetching this piece) */
+  exclude?: Iterable<string>
+  /** may end 'deferred' instead of insisting */
+  allowDefer: boolean
+  /** rather put back than fetch across the WAN while peers on the local network may get it soon */
+  patient?: boolean
+  /** never insist (an end-game duplicate) */
+  noInsist?: boolean
+  what: string
+  /** key of the blob or piece: the peers last referred to for it are asked first next time */
+  key: string
+}
+
 interface Piece {
   start: number
   end: number
-  /** workers currently fetching this piece */
-  active: Set<AbortController>
-  attempts: Set<string>
+  /** requests running for this piece, by the peer asked */
+  active: Map<AbortController, string>
+  /** slots chasing this piece (one, or two in the end game) */
+  claims: number
   done: boolean
+  defers: number
+  /** not to be asked for again before (performance.now()) */
+  notBefore: number
+  failures: number
+  /** an end-game duplicate was tried (once per piece) */
+  duplicated: boolean
+}
+
+interface QueuedBlob {
+  digest: Uint8Array
+  size: number
+  defers: number
+  notBefore: number
+}
+
+/** FNV-1a of `key` and `peer`: the rendezvous-hashing weight of a peer for a key. */
+function rendezvous (key: string, peer: string): number {
+  let h = 0x811c9dc5
+  for (const s of [key, '\0', peer]) {
+    for (let i = 0; i < s.length; i++) {
+      h ^= s.charCodeAt(i)
+      h = Math.imul(h, 0x01000193) >>> 0
+    }
+  }
+  return h
+}
+
+/** Resolves after `ms` (or at once when the signal ends). */
+async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal?.aborted === true) return
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
 }
 
 export class Downloader extends TypedEventEmitter<DownloadEvents> {
@@ -89,8 +188,20 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
   private readonly blobConcurrency: number
   private readonly smallBlob: number
   private readonly flushBytes: number
+  private readonly referrals: boolean
+  private readonly maxHops: number
+  private readonly deferMs: number
+  private readonly maxDefers: number
+  private readonly random: () => number
+  private readonly maxRequests: number
+  private inRequests = 0
+  private readonly requestWaiters: Array<() => void> = []
   private readonly active = new Map<string, number>()
-  private readonly running = new Map<string, Promise<void>>()
+  /** blob or piece key → peers referred to that did not hold it yet (asked first next time) */
+  private readonly hints = new Map<string, string[]>()
+  private readonly running = new Map<string, Promise<Outcome>>()
+  /** counters (observability, simulations) */
+  readonly stats = { requests: 0, referrals: 0, notHeld: 0, deferred: 0, insisted: 0, failed: 0 }
 
   constructor (components: DownloaderComponents, init: DownloaderInit = {}) {
     super()
@@ -101,6 +212,28 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     this.blobConcurrency = init.blobConcurrency ?? BLOB_CONCURRENCY
     this.smallBlob = init.smallBlob ?? SMALL_BLOB
     this.flushBytes = init.flushBytes ?? 16 * 1024 * 1024
+    this.referrals = init.referrals ?? true
+    this.maxHops = init.maxHops ?? MAX_REFERRAL_HOPS
+    this.deferMs = init.deferMs ?? DEFER_MS
+    this.maxDefers = init.maxDefers ?? 12
+    this.random = init.random ?? Math.random
+    this.maxRequests = init.maxRequests ?? 16
+  }
+
+  /** Waits for one of `maxRequests` request slots; returns its release. */
+  private async requestSlot (signal?: AbortSignal): Promise<() => void> {
+    while (this.inRequests >= this.maxRequests) {
+      signal?.throwIfAborted()
+      await new Promise<void>(resolve => { this.requestWaiters.push(resolve) })
+    }
+    this.inRequests++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.inRequests--
+      this.requestWaiters.shift()?.()
+    }
   }
 
   /**
@@ -126,25 +259,42 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         if (child.type === 'file') files.set(toHex(child.digest), { digest: child.digest, size: child.size })
       }
     }
-    const missing: Array<{ digest: Uint8Array, size: number }> = []
+    const queue: QueuedBlob[] = []
     for (const f of files.values()) {
-      if (!(await this.components.blobs.has(f.digest, options))) missing.push(f)
+      if (!(await this.components.blobs.has(f.digest, options))) queue.push({ ...f, defers: 0, notBefore: 0 })
     }
-    // large blobs first: they take longest and benefit from every peer
-    missing.sort((a, b) => b.size - a.size)
-    let next = 0
+    // random order: peers fetching the same tree at the same time hold different blobs early
+    this.shuffle(queue)
     let failure: unknown
+    let inFlight = 0
     const worker = async (): Promise<void> => {
-      while (next < missing.length && failure === undefined) {
-        const f = missing[next++]
+      while (failure === undefined && (queue.length > 0 || inFlight > 0)) {
+        options.signal?.throwIfAborted()
+        const now = performance.now()
+        const i = queue.findIndex(q => q.notBefore <= now)
+        if (i < 0) {
+          // everything left is put back for a while, or in other workers' hands
+          const due = queue.length > 0 ? Math.min(...queue.map(q => q.notBefore)) - now : this.deferMs
+          await sleep(Math.max(1, Math.min(due, this.deferMs)), options.signal)
+          continue
+        }
+        const item = queue.splice(i, 1)[0]
+        inFlight++
         try {
-          await this.fetchBlob(f.digest, peers, { ...options, size: f.size })
+          const outcome = await this.fetchBlobOnce(item.digest, peers, { ...options, size: item.size, allowDefer: item.defers < this.maxDefers, patient: item.defers < LOCAL_PATIENCE })
+          if (outcome === 'deferred') {
+            item.notBefore = performance.now() + this.deferMs * 2 ** Math.min(4, item.defers)
+            item.defers++
+            queue.push(item)
+          }
         } catch (err) {
           failure ??= err
+        } finally {
+          inFlight--
         }
       }
     }
-    await Promise.all(Array.from({ length: Math.min(this.blobConcurrency, missing.length) }, worker))
+    await Promise.all(Array.from({ length: Math.min(this.blobConcurrency, queue.length) }, worker))
     if (failure !== undefined) throw failure
     // all blobs are in: directories can be committed (leaves first, as received)
     if (!(await this.components.directories.has(node.digest, options))) {
@@ -176,18 +326,32 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
 
   /** Fetches one blob into the BlobStore (no-op if held). Concurrent calls for one digest share the work. */
   async fetchBlob (digest: Uint8Array, peers: string[], options: FetchBlobOptions): Promise<void> {
+    for (let defers = 0; ; defers++) {
+      const outcome = await this.fetchBlobOnce(digest, peers, { ...options, allowDefer: defers < this.maxDefers, patient: defers < LOCAL_PATIENCE })
+      if (outcome === 'ok') return
+      await sleep(this.deferMs * 2 ** Math.min(4, defers), options.signal)
+      options.signal?.throwIfAborted()
+    }
+  }
+
+  private async fetchBlobOnce (digest: Uint8Array, peers: string[], options: FetchBlobOptions & { allowDefer: boolean, patient?: boolean }): Promise<Outcome> {
     const hex = toHex(digest)
     const running = this.running.get(hex)
     if (running !== undefined) return await running
-    const p = (async () => {
-      if (await this.components.blobs.has(digest, options)) return
-      if (options.size <= this.smallBlob) await this.fetchSmall(digest, hex, peers, options)
-      else await this.fetchLarge(digest, hex, peers, options)
+    const p = (async (): Promise<Outcome> => {
+      if (await this.components.blobs.has(digest, options)) return 'ok'
+      if (options.size <= this.smallBlob) {
+        const outcome = await this.obtain(hex, peers, this.smallAttempt(digest, hex, options.size), { signal: options.signal, allowDefer: options.allowDefer, patient: options.patient, what: 'blob', key: hex })
+        if (outcome === 'deferred') return outcome
+      } else {
+        await this.fetchLarge(digest, hex, peers, options)
+      }
       this.safeDispatchEvent('blob:complete', { detail: { digest: hex, size: options.size } })
+      return 'ok'
     })()
     this.running.set(hex, p)
     try {
-      await p
+      return await p
     } finally {
       this.running.delete(hex)
     }
@@ -204,59 +368,197 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       return 'drop'
     }
     if (err instanceof NotHeldError) return 'drop'
-    this.components.scores.penalise(peer, 5, `${err?.name ?? 'Error'}: ${err?.message ?? String(err)}`)
+    // a reset is what a peer at its per-peer limits does (limits.ts): back off, do not shun it
+    this.components.scores.penalise(peer, err?.name === 'StreamResetError' ? 1 : 5, `${err?.name ?? 'Error'}: ${err?.message ?? String(err)}`)
     return 'retry'
   }
 
-  private pickPeer (peers: string[], tried: Set<string>): string | undefined {
+  private readonly isLocal = (peer: string): boolean => this.components.isLocal?.(peer) ?? false
+
+  /**
+   * The provider to ask first. On the local network: the least busy for its speed. Otherwise the
+   * one `key` hashes to (rendezvous hashing): every node of a site then enters through the same
+   * provider for a given blob or piece, which sends one copy into the site and refers the
+   * site's other nodes to it (referrals.ts), while different blobs spread over the providers.
+   */
+  private pickPeer (peers: string[], tried: Set<string>, key: string = ''): string | undefined {
     let best: string | undefined
     let bestCost = Infinity
+    let remote: string | undefined
+    let remoteScore = -1
     for (const p of this.components.scores.rank(peers)) {
       if (tried.has(p)) continue
-      const cost = ((this.active.get(p) ?? 0) + 1) / this.components.scores.speed(p)
-      if (cost < bestCost) {
-        best = p
-        bestCost = cost
+      if (this.isLocal(p)) {
+        const cost = ((this.active.get(p) ?? 0) + 1) / this.components.scores.speed(p)
+        if (cost < bestCost) {
+          best = p
+          bestCost = cost
+        }
+      } else {
+        const score = rendezvous(key, p)
+        if (score > remoteScore) {
+          remote = p
+          remoteScore = score
+        }
       }
     }
-    return best
+    return best ?? remote
   }
 
-  private async fetchSmall (digest: Uint8Array, hex: string, peers: string[], options: FetchBlobOptions): Promise<void> {
-    const tried = new Set<string>()
+  private busy (peer: string, delta: number): void {
+    this.active.set(peer, (this.active.get(peer) ?? 0) + delta)
+  }
+
+  private shuffle<T> (a: T[]): T[] {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1))
+      const t = a[i]
+      a[i] = a[j]
+      a[j] = t
+    }
+    return a
+  }
+
+  /**
+   * Gets a blob or piece through `attempt`: from the least busy fast provider, then from the
+   * peers it refers to (nearest first, up to `maxHops` referrals deep), then from the other
+   * providers. When nobody served without being insisted on: 'deferred' if some referred peer
+   * did not hold it yet (it is still receiving it: ask again later), else insist on the peers
+   * that referred, last first. Throws `NoProvidersError` when no peer delivered.
+   */
+  private async obtain (hex: string, peers: string[], attempt: AttemptFn, o: ObtainOptions): Promise<Outcome> {
+    const tried = new Set<string>(o.exclude)
+    const referrers: string[] = []
+    // asked again after a deferral: straight to the peers referred to last time
+    let referred: string[] = this.hints.get(o.key) ?? []
+    this.hints.delete(o.key)
+    let hinted = referred.length
+    const receiving: string[] = []
+    let hops = 0
+    let stillReceiving = 0
     const errors: string[] = []
     while (true) {
-      options.signal?.throwIfAborted()
-      const peer = this.pickPeer(peers, tried)
+      o.signal?.throwIfAborted()
+      let peer: string | undefined
+      let viaReferral = false
+      while (peer === undefined && referred.length > 0) {
+        const p = referred.shift() as string
+        if (!tried.has(p) && !this.components.scores.isBanned(p)) {
+          peer = p
+          viaReferral = true
+        }
+      }
+      if (peer === undefined && hinted > 0) {
+        // the hinted peers were all still receiving: wait for them rather than ask around again
+        hinted = 0
+        if (o.allowDefer && receiving.length > 0 && referrers.length === 0) {
+          this.stats.deferred++
+          this.hints.set(o.key, receiving)
+          return 'deferred'
+        }
+      }
+      if (peer !== undefined && viaReferral && o.patient === true && o.allowDefer && !this.isLocal(peer) && this.components.hasLocalPeers?.() === true) {
+        // only remote holders so far, but this node has LAN peers in the swarm: one of them
+        // will likely bring it across soon, so wait a little rather than cross the WAN again
+        this.stats.deferred++
+        return 'deferred'
+      }
+      peer ??= this.pickPeer(peers, tried, o.key)
       if (peer === undefined) break
       tried.add(peer)
-      this.active.set(peer, (this.active.get(peer) ?? 0) + 1)
-      const buf = new Uint8Array(options.size)
-      const t0 = performance.now()
+      const release = await this.requestSlot(o.signal)
+      this.busy(peer, 1)
+      this.stats.requests++
       try {
-        const stream = await this.components.openStream(peer, FETCH_PROTOCOL, options)
+        const r = await attempt(peer, false, o.signal)
+        if (r === 'ok') {
+          // this peer delivered: others asking for the same key may try it too
+          return 'ok'
+        }
+        this.stats.referrals++
+        referrers.unshift(peer)
+        // an empty referral: "come back later" (the peer serves others first)
+        if (r.length === 0) stillReceiving++
+        referred = hops < this.maxHops ? this.components.scores.nearest(r.filter(p => !tried.has(p)), this.random, this.isLocal) : []
+        hops++
+      } catch (err: any) {
+        o.signal?.throwIfAborted()
+        this.judge(peer, hex, err)
+        if (err instanceof NotHeldError) this.stats.notHeld++
+        else this.stats.failed++
+        if (viaReferral && err instanceof NotHeldError) {
+          stillReceiving++
+          receiving.push(peer)
+        }
+        errors.push(`${peer}: ${err.name}: ${err.message}`)
+      } finally {
+        this.busy(peer, -1)
+        release()
+      }
+    }
+    if (referrers.length > 0 && o.noInsist !== true) {
+      if (o.allowDefer && stillReceiving > 0) {
+        this.stats.deferred++
+        if (receiving.length > 0) {
+          if (this.hints.size >= MAX_HINTS) this.hints.delete(this.hints.keys().next().value as string)
+          this.hints.set(o.key, receiving)
+        }
+        return 'deferred'
+      }
+      // insist on one of the peers that referred, at random (always the last one would make
+      // the first holders the swarm's bottleneck)
+      for (const peer of this.shuffle(referrers)) {
+        if (this.components.scores.isBanned(peer)) continue
+        o.signal?.throwIfAborted()
+        const release = await this.requestSlot(o.signal)
+        this.busy(peer, 1)
+        this.stats.insisted++
+        try {
+          if (await attempt(peer, true, o.signal) === 'ok') return 'ok'
+        } catch (err: any) {
+          o.signal?.throwIfAborted()
+          this.judge(peer, hex, err)
+          errors.push(`${peer} (insisting): ${err.name}: ${err.message}`)
+        } finally {
+          this.busy(peer, -1)
+          release()
+        }
+      }
+    }
+    if (o.noInsist === true && referrers.length > 0) return 'deferred'
+    throw new NoProvidersError(`no peer delivered ${o.what} ${hex}${errors.length > 0 ? ` (${errors.join('; ')})` : ''}`)
+  }
+
+  /** One whole-blob request (small blobs: fetched into memory, then stored). */
+  private smallAttempt (digest: Uint8Array, hex: string, size: number): AttemptFn {
+    return async (peer, insist, signal) => {
+      const buf = new Uint8Array(size)
+      const t0 = performance.now()
+      const stream = await this.components.openStream(peer, FETCH_PROTOCOL, { signal })
+      try {
         const result = await fetchBlobOnStream(stream, digest, {
-          signal: options.signal,
-          size: options.size,
+          signal,
+          size,
           idleTimeoutMs: this.idleTimeoutMs,
+          ...(this.referrals ? { referrable: { insist } } : {}),
+          onSize: () => { this.components.scores.recordRtt(peer, performance.now() - t0) },
           onData: (item: DecodedData) => {
             buf.set(item.data, item.offset)
             this.safeDispatchEvent('verified', { detail: { peer, digest: hex, offset: item.offset, bytes: item.data.byteLength } })
           }
         })
-        if (!result.verified.covers(0, chunkCount(options.size))) throw new PeerMisbehavedError('response did not cover the blob')
+        if (!result.verified.covers(0, chunkCount(size))) throw new PeerMisbehavedError('response did not cover the blob')
         this.components.scores.recordTransfer(peer, result.bytes, performance.now() - t0)
-        await this.components.blobs.put([buf], { size: options.size, expected: digest, signal: options.signal })
-        return
-      } catch (err: any) {
-        options.signal?.throwIfAborted()
-        this.judge(peer, hex, err)
-        errors.push(`${peer}: ${err.name}: ${err.message}`)
-      } finally {
-        this.active.set(peer, (this.active.get(peer) ?? 1) - 1)
+      } catch (err) {
+        if (err instanceof ReferredError) {
+          this.components.scores.recordRtt(peer, performance.now() - t0)
+          return err.peers
+        }
+        throw err
       }
+      await this.components.blobs.put([buf], { size, expected: digest, signal })
+      return 'ok'
     }
-    throw new NoProvidersError(`no peer delivered blob ${hex}${errors.length > 0 ? ` (${errors.join('; ')})` : ''}`)
   }
 
   private async fetchLarge (digest: Uint8Array, hex: string, peers: string[], options: FetchBlobOptions): Promise<void> {
@@ -265,16 +567,14 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     const partial = await this.components.partials.open(digest, size, options)
     let finalized = false
     try {
-      // pieces: at most `pieceGroups` groups, but small enough that every peer gets ~16 of them
-      // (a short tail for the end game); never below 16 groups (256 KiB)
-      const groups = Math.ceil(chunks / 16)
-      const livePeers = Math.max(1, this.components.scores.rank(peers).length)
-      const unit = 16 * Math.max(Math.min(16, this.pieceGroups), Math.min(this.pieceGroups, Math.ceil(groups / (livePeers * 16))))
+      // fixed pieces (the same boundaries on every node, so that referrals match), in random order
+      const unit = 16 * Math.max(1, this.pieceGroups)
       const pieces: Piece[] = []
       for (let s = 0; s < chunks; s += unit) {
         const e = Math.min(s + unit, chunks)
-        pieces.push({ start: s, end: e, active: new Set(), attempts: new Set(), done: partial.verified.covers(s, e) })
+        pieces.push({ start: s, end: e, active: new Map(), claims: 0, done: partial.verified.covers(s, e), defers: 0, notBefore: 0, failures: 0, duplicated: false })
       }
+      this.shuffle(pieces)
       // chunks verified and received (possibly still being written): what no one needs to fetch again
       const state = { unflushed: 0, lastFlush: performance.now(), received: partial.verified }
       let changed: () => void = () => {}
@@ -285,44 +585,20 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         c()
       }
       const remaining = (): boolean => pieces.some(p => !p.done)
-      const dropped = new Set<string>()
-      const peerFailures = new Map<string, number>()
+      let failure: unknown
 
-      const take = (peer: string): Piece[] | undefined => {
-        // weight by speed: a peer twice as fast as the median takes two pieces at once (max 4)
-        const ranked = this.components.scores.rank(peers).filter(p => !dropped.has(p))
-        const speeds = ranked.map(p => this.components.scores.speed(p)).sort((a, b) => a - b)
-        const median = speeds[Math.floor(speeds.length / 2)] ?? 1
-        const k = Math.max(1, Math.min(4, Math.floor(this.components.scores.speed(peer) / median)))
-        const out: Piece[] = []
-        for (const p of pieces) {
-          if (p.done || p.active.size > 0 || p.attempts.has(peer)) {
-            if (out.length > 0) break
-            continue
-          }
-          out.push(p)
-          if (out.length >= k) break
-        }
-        if (out.length > 0) return out
-        // end game: duplicate an in-flight piece this peer is not already fetching
-        let best: Piece | undefined
-        for (const p of pieces) {
-          if (p.done || p.attempts.has(peer)) continue
-          if (best === undefined || p.active.size < best.active.size) best = p
-        }
-        return best === undefined ? undefined : [best]
+      const take = (): Piece | undefined => {
+        const now = performance.now()
+        for (const p of pieces) if (!p.done && p.claims === 0 && p.notBefore <= now) return p
+        // end game: a second copy of a piece in flight, from another peer
+        for (const p of pieces) if (!p.done && !p.duplicated && p.claims === 1 && p.active.size > 0) return p
+        return undefined
       }
 
-      const runPiece = async (peer: string, group: Piece[]): Promise<void> => {
-        const ctl = new AbortController()
-        const signal = options.signal === undefined ? ctl.signal : AbortSignal.any([ctl.signal, options.signal])
-        for (const p of group) {
-          p.active.add(ctl)
-          p.attempts.add(peer)
-        }
-        const start = group[0].start
-        const end = group[group.length - 1].end
-        const want = ChunkRanges.from(start, end).difference(state.received)
+      const pieceAttempt = (piece: Piece, ctl: AbortController): AttemptFn => async (peer, insist, signal) => {
+        const want = ChunkRanges.from(piece.start, piece.end).difference(state.received)
+        if (want.isEmpty()) return 'ok'
+        piece.active.set(ctl, peer)
         const t0 = performance.now()
         let delivered = 0
         // verified data is coalesced into contiguous runs of up to WRITE_RUN bytes and written
@@ -350,13 +626,15 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
           })
         }
         try {
-          if (want.isEmpty()) return
           const stream = await this.components.openStream(peer, FETCH_PROTOCOL, { signal })
           const result = await fetchBlobOnStream(stream, digest, {
             signal,
             size,
             ranges: want,
             idleTimeoutMs: this.idleTimeoutMs,
+            ...(this.referrals ? { referrable: { insist } } : {}),
+            onSize: () => { this.components.scores.recordRtt(peer, performance.now() - t0) },
+            onParent: (p) => { partial.writeParent(p.offset, p.pair) },
             onData: async (item: DecodedData) => {
               const c0 = item.offset / 1024
               const c1 = c0 + Math.ceil(item.data.byteLength / 1024)
@@ -372,11 +650,16 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
           })
           this.components.scores.recordTransfer(peer, result.bytes, performance.now() - t0)
           if (!result.verified.isSuperset(want.truncate(size))) throw new PeerMisbehavedError('response did not cover the requested ranges')
+          return 'ok'
         } catch (err) {
+          if (err instanceof ReferredError) {
+            this.components.scores.recordRtt(peer, performance.now() - t0)
+            return err.peers
+          }
           if (ctl.signal.aborted && options.signal?.aborted !== true) {
             // lost an end-game race: another peer delivered this piece first. A slow peer
             // (or a slow drip) pays with its measured speed and a light penalty.
-            this.components.scores.recordTransfer(peer, Math.max(delivered, 16 * 1024), (performance.now() - t0) * Math.max(1, (end - start) * 1024 / Math.max(delivered, 1)))
+            this.components.scores.recordTransfer(peer, Math.max(delivered, 16 * 1024), (performance.now() - t0) * Math.max(1, (piece.end - piece.start) * 1024 / Math.max(delivered, 1)))
             this.components.scores.penalise(peer, 1, 'lost an end-game race (slow)')
           }
           throw err
@@ -384,66 +667,71 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
           // what was verified is kept, whatever happened to the stream
           await writeRun().catch(() => {})
           await writing.catch(() => {})
-          for (const p of group) {
-            p.active.delete(ctl)
-            if (state.received.covers(p.start, p.end)) {
-              p.done = true
-              // the piece is in: cancel duplicates still fetching it
-              for (const other of p.active) other.abort()
-            } else {
-              // failed or cancelled: another peer may try it again
-              p.attempts.delete(peer)
-            }
+          piece.active.delete(ctl)
+          if (state.received.covers(piece.start, piece.end)) {
+            piece.done = true
+            // the piece is in: cancel duplicates still fetching it
+            for (const other of piece.active.keys()) other.abort()
           }
           signalChange()
         }
       }
 
-      const worker = async (peer: string): Promise<void> => {
-        while (remaining() && !dropped.has(peer) && !this.components.scores.isBanned(peer)) {
+      const slot = async (): Promise<void> => {
+        while (failure === undefined && remaining()) {
           options.signal?.throwIfAborted()
-          const group = take(peer)
-          if (group === undefined) {
-            // nothing this peer can do now: wait for a piece to finish or fail
-            await changedP
+          const piece = take()
+          if (piece === undefined) {
+            // nothing to do now: wait for a piece to finish or fail, or a put-back one to be due
+            const now = performance.now()
+            const due = pieces.filter(p => !p.done && p.claims === 0).map(p => p.notBefore - now)
+            const ctl = new AbortController()
+            await Promise.race([changedP, due.length > 0 ? sleep(Math.max(1, Math.min(...due)), ctl.signal) : new Promise<void>(() => {})])
+            ctl.abort()
             continue
           }
+          const duplicate = piece.claims > 0
+          if (duplicate) piece.duplicated = true
+          piece.claims++
+          const ctl = new AbortController()
+          const signal = options.signal === undefined ? ctl.signal : AbortSignal.any([ctl.signal, options.signal])
           try {
-            this.active.set(peer, (this.active.get(peer) ?? 0) + 1)
-            await runPiece(peer, group)
-          } catch (err: any) {
-            options.signal?.throwIfAborted()
-            const verdict = this.judge(peer, hex, err)
-            if (verdict === 'drop') {
-              dropped.add(peer)
-            } else if (verdict === 'retry') {
-              const n = (peerFailures.get(peer) ?? 0) + 1
-              peerFailures.set(peer, n)
-              if (n >= 3) {
-                dropped.add(peer)
-                this.safeDispatchEvent('peer:dropped', { detail: { peer, digest: hex, reason: `${n} failures (${err.name}: ${err.message})` } })
-              }
+            const outcome = await this.obtain(hex, peers, pieceAttempt(piece, ctl), {
+              signal,
+              exclude: [...piece.active.values()],
+              allowDefer: duplicate || piece.defers < this.maxDefers,
+              patient: !duplicate && piece.defers < LOCAL_PATIENCE,
+              noInsist: duplicate,
+              what: `blob ${hex} chunks [${piece.start}, ${piece.end}) of`,
+              key: `${hex}:${piece.start}`
+            })
+            if (outcome === 'deferred' && !duplicate && !piece.done) {
+              piece.notBefore = performance.now() + this.deferMs * 2 ** Math.min(4, piece.defers)
+              piece.defers++
             }
-            // on a failure the piece was not marked attempted-for-good, so it is retried; mark
-            // this peer as having tried it so another peer goes first
-            for (const p of group) if (!p.done && verdict !== 'abort') p.attempts.add(peer)
-            // if every live peer has tried every open piece, forget attempts so retries happen
-            const live = peers.filter(p => !dropped.has(p) && !this.components.scores.isBanned(p))
-            for (const p of pieces) if (!p.done && live.every(l => p.attempts.has(l)) && p.active.size === 0) p.attempts.clear()
-            signalChange()
+          } catch (err) {
+            options.signal?.throwIfAborted()
+            if (!piece.done && !ctl.signal.aborted && !duplicate) {
+              piece.failures++
+              if (piece.failures >= 3) failure ??= err
+              else piece.notBefore = performance.now() + this.deferMs
+            }
           } finally {
-            this.active.set(peer, (this.active.get(peer) ?? 1) - 1)
+            piece.claims--
+            signalChange()
           }
         }
         signalChange()
       }
 
-      const live = this.components.scores.rank(peers)
       if (remaining()) {
-        // allSettled: on abort every worker must have stopped writing before the partial closes
-        await Promise.allSettled(live.flatMap(peer => Array.from({ length: this.requestsPerPeer }, async () => await worker(peer))))
+        const live = Math.max(1, this.components.scores.rank(peers).length)
+        const slots = Math.min(pieces.filter(p => !p.done).length, 16, Math.max(4, this.requestsPerPeer * live))
+        // allSettled: on abort every slot must have stopped writing before the partial closes
+        await Promise.allSettled(Array.from({ length: slots }, slot))
       }
       options.signal?.throwIfAborted()
+      if (failure !== undefined && !partial.complete) throw failure
       if (!partial.complete) {
         throw new NoProvidersError(`blob ${hex}: ${partial.verified.count()} of ${chunks} chunks verified; no peer left to fetch the rest`)
       }

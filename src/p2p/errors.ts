@@ -37,3 +37,17 @@ export class PeerMisbehavedError extends Error {
   static override name = 'PeerMisbehavedError'
   override name = 'PeerMisbehavedError'
 }
+
+/**
+ * The remote holds the object but has sent those ranges to enough peers already and names them
+ * instead (referrals.ts). Not a fault: ask the referred peers, or insist.
+ */
+export class ReferredError extends Error {
+  static override name = 'ReferredError'
+  override name = 'ReferredError'
+  readonly peers: string[]
+  constructor (message: string, peers: string[]) {
+    super(message)
+    this.peers = peers
+  }
+}

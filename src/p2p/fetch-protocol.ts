@@ -13,13 +13,18 @@
  *   costs only its stream.
  * - Directories travel as a whole closure in one round trip, each verified by its digest and
  *   linked to the requested root.
+ * - Swarming: verified ranges of blobs still being downloaded are served too, and a node that
+ *   has sent some ranges to enough peers may refer a requester to them (referrals.ts), so a
+ *   seeder's upload does not grow with the number of peers fetching at once.
  *
  * Non-goals
  * - No hash agility (BLAKE3 only, 16 KiB groups only).
  * - No discovery: which peer to ask comes from the DHT / path-info protocol.
  * - No store-path semantics: trust in a store path is the path-info protocol's job; this
  *   protocol moves content-addressed bytes.
- * - No serving of partially downloaded blobs (yet).
+ * - No serving of incomplete data: a blob still being downloaded is served only for requests whose
+ *   ranges lie wholly inside its verified groups (with their parents received), exactly like a
+ *   complete blob; any other request for it is answered "not held".
  *
  * Wire format (all integers unsigned LEB128 varints unless stated):
  *
@@ -27,8 +32,13 @@
  *     kind 0 (blob ranges):    body = varint(n) ‖ n × varint    delta-encoded ChunkRanges
  *                                     boundaries (first absolute; odd n = open last range)
  *     kind 1 (directory tree): body = empty
+ *     kind 2 (blob ranges, may be referred): body = flags:u8 ‖ ranges as kind 0
+ *                                     flags bit 0 = insist (serve, do not refer)
  *   response, kind 0 = size:u64le ‖ bao-tree pre-order encoding of the ranges (16 KiB groups)
  *   response, kind 1 = frames varint(len) ‖ encoded castore Directory, root first, each once
+ *   response, kind 2 = 0x00 ‖ the kind-0 response
+ *                    | 0x01 ‖ varint(n) ‖ n × (varint(len) ‖ peer id, UTF-8)   a referral:
+ *                      ask those peers (n ≤ 16; n = 0: "ask again later")
  *   not held         = the responder closes the stream without sending a byte
  */
 import type { Stream } from '@libp2p/interface'
@@ -37,29 +47,42 @@ import {
   ChunkRanges, PreOrderOutboard, RangeDecoder, encodeRanges, sizePrefix, parseSizePrefix,
   Blake3VerifyError, Blake3TruncatedError
 } from '../blake3/index.ts'
-import type { RandomAccessReader, DecodedData, ByteSource } from '../blake3/index.ts'
+import type { RandomAccessReader, DecodedData, DecodedParent, ByteSource } from '../blake3/index.ts'
 import type { BlobStore } from '../castore/blob-store.ts'
 import type { DirectoryStore } from '../castore/directory-store.ts'
 import { decodeDirectory, directoryDigest, directoryEntries, encodeDirectory } from '../castore/directory.ts'
 import type { Directory } from '../castore/directory.ts'
 import { digestEquals, toHex } from '../castore/digest.ts'
 import { GROUP_LOG, IDLE_TIMEOUT_MS, MAX_DIRECTORIES, MAX_DIRECTORY_BYTES, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS } from './constants.ts'
-import { NotHeldError, PeerMisbehavedError, PeerTimeoutError, ProtocolError } from './errors.ts'
+import type { Referrals } from './referrals.ts'
+import { NotHeldError, PeerMisbehavedError, PeerTimeoutError, ProtocolError, ReferredError } from './errors.ts'
 import { ByteReader, decodeVarint, encodeVarint, frame, readFrame, readStream, send } from './stream-io.ts'
 
 export const KIND_BLOB = 0
 export const KIND_DIRECTORY = 1
+export const KIND_BLOB_REFERRABLE = 2
+/** kind-2 flag: serve even if the ranges were sent to enough peers already (no referral) */
+export const FLAG_INSIST = 1
+/** kind-2 response status: the blob response follows */
+export const STATUS_DATA = 0
+/** kind-2 response status: a referral follows */
+export const STATUS_REFER = 1
+/** Most peers named in one referral. */
+export const MAX_REFERRED = 16
 
 export interface FetchRequest {
-  kind: typeof KIND_BLOB | typeof KIND_DIRECTORY
+  kind: typeof KIND_BLOB | typeof KIND_DIRECTORY | typeof KIND_BLOB_REFERRABLE
   digest: Uint8Array
-  /** kind 0 only */
+  /** kinds 0 and 2 */
   ranges?: ChunkRanges
+  /** kind 2 only */
+  insist?: boolean
 }
 
 export function encodeRequest (req: FetchRequest): Uint8Array {
   const parts: Uint8Array[] = [new Uint8Array([req.kind]), req.digest]
-  if (req.kind === KIND_BLOB) {
+  if (req.kind === KIND_BLOB_REFERRABLE) parts.push(new Uint8Array([req.insist === true ? FLAG_INSIST : 0]))
+  if (req.kind === KIND_BLOB || req.kind === KIND_BLOB_REFERRABLE) {
     const b = (req.ranges ?? ChunkRanges.all()).boundaries
     parts.push(encodeVarint(b.length))
     let prev = 0
@@ -79,8 +102,14 @@ export function decodeRequest (payload: Uint8Array): FetchRequest {
     if (payload.byteLength !== 33) throw new ProtocolError('directory request has a body')
     return { kind, digest }
   }
-  if (kind !== KIND_BLOB) throw new ProtocolError(`unknown request kind ${kind}`)
-  let { value: n, offset } = decodeVarint(payload, 33)
+  if (kind !== KIND_BLOB && kind !== KIND_BLOB_REFERRABLE) throw new ProtocolError(`unknown request kind ${kind}`)
+  let flags = 0
+  if (kind === KIND_BLOB_REFERRABLE) {
+    if (payload.byteLength < 34) throw new ProtocolError('request too short')
+    flags = payload[33]
+    if ((flags & ~FLAG_INSIST) !== 0) throw new ProtocolError(`unknown request flags ${flags}`)
+  }
+  let { value: n, offset } = decodeVarint(payload, kind === KIND_BLOB_REFERRABLE ? 34 : 33)
   if (n > 4096) throw new ProtocolError('too many range boundaries')
   const b: number[] = []
   let prev = 0
@@ -93,7 +122,42 @@ export function decodeRequest (payload: Uint8Array): FetchRequest {
     b.push(prev)
   }
   if (offset !== payload.byteLength) throw new ProtocolError('trailing bytes in request')
-  return { kind, digest, ranges: ChunkRanges.fromBoundaries(b) }
+  const ranges = ChunkRanges.fromBoundaries(b)
+  return kind === KIND_BLOB ? { kind, digest, ranges } : { kind, digest, ranges, insist: (flags & FLAG_INSIST) !== 0 }
+}
+
+/** A kind-2 referral response: status ‖ varint(n) ‖ n × (varint(len) ‖ peer id, UTF-8). */
+export function encodeReferral (peers: string[]): Uint8Array {
+  const parts: Uint8Array[] = [new Uint8Array([STATUS_REFER]), encodeVarint(Math.min(peers.length, MAX_REFERRED))]
+  for (const p of peers.slice(0, MAX_REFERRED)) {
+    const b = new TextEncoder().encode(p)
+    parts.push(encodeVarint(b.byteLength), b)
+  }
+  return Buffer.concat(parts)
+}
+
+/** Reads the body of a referral (after its status byte). */
+async function readReferral (reader: ByteReader, options: AbortOptions): Promise<string[]> {
+  const n = await readVarint(reader, options)
+  if (n > MAX_REFERRED) throw new ProtocolError(`referral names ${n} peers (at most ${MAX_REFERRED})`)
+  const peers: string[] = []
+  for (let i = 0; i < n; i++) {
+    const len = await readVarint(reader, options)
+    if (len === 0 || len > 128) throw new ProtocolError(`bad peer id length ${len} in a referral`)
+    peers.push(new TextDecoder('utf-8', { fatal: true }).decode(await reader.read(len, options)))
+  }
+  return peers
+}
+
+/** One varint from a stream (at most 8 bytes). */
+async function readVarint (reader: ByteReader, options: AbortOptions): Promise<number> {
+  let value = 0
+  for (let i = 0; i < 8; i++) {
+    const b = (await reader.read(1, options))[0]
+    value += (b & 0x7f) * 2 ** (7 * i)
+    if ((b & 0x80) === 0) return value
+  }
+  throw new ProtocolError('varint too long')
 }
 
 /* ------------------------------------------------------------------ server */
@@ -101,13 +165,40 @@ export function decodeRequest (payload: Uint8Array): FetchRequest {
 export interface FetchServerComponents {
   blobs: BlobStore
   directories: DirectoryStore
+  /** blobs being downloaded: their verified ranges are served too (castore/partial-blob.ts) */
+  partials?: PartialSource
+}
+
+/** The verified part of a blob still being downloaded, as `PartialBlobStore.servable` gives it. */
+export interface ServablePartial {
+  size: number
+  /** chunks that may be served: whole verified groups whose parents are in `outboard` */
+  verified: ChunkRanges
+  /** the parents received so far (zeros elsewhere) */
+  outboard: PreOrderOutboard
+  /** the blob's bytes; only reads inside `verified` are meaningful */
+  reader: RandomAccessReader
+}
+
+export interface PartialSource {
+  servable: (digest: Uint8Array) => ServablePartial | undefined
+}
+
+/** A blob ready to be encoded: complete in the BlobStore, or the verified part of a partial one. */
+export interface ServableBlob {
+  size: number
+  outboard: PreOrderOutboard
+  reader: RandomAccessReader
+  partial: boolean
 }
 
 export interface FetchServerInit {
   /** re-hash groups and check parents before sending (bao-tree `encode_ranges_validated`); default true */
   validate?: boolean
   /** called for each served request (observability, tests) */
-  onServe?: (req: FetchRequest, result: 'ok' | 'not-held' | 'error') => void
+  onServe?: (req: FetchRequest, result: 'ok' | 'not-held' | 'referred' | 'error') => void
+  /** who was sent what: kind-2 requests for ranges sent to enough peers are referred to them (referrals.ts) */
+  referrals?: Referrals
   /** called with any error that ended a served stream */
   onError?: (err: Error) => void
   /** upload limit shared by every stream served with this init (`createRateLimiter`) */
@@ -196,6 +287,25 @@ async function cachedOutboard (blobs: BlobStore, digest: Uint8Array, owner: obje
 }
 
 /**
+ * What can answer a request for `ranges` of `digest`: the complete blob, else a partial blob
+ * whose servable ranges cover the (truncated, non-empty) request; undefined = not held.
+ * `cacheOwner` keys the outboard cache of complete blobs (default: `components`).
+ */
+export async function openServable (components: FetchServerComponents, digest: Uint8Array, ranges: ChunkRanges, cacheOwner: object = components): Promise<ServableBlob | undefined> {
+  const stat = await components.blobs.stat(digest)
+  const ob = stat === undefined ? undefined : await cachedOutboard(components.blobs, digest, cacheOwner)
+  if (stat !== undefined && ob !== undefined) {
+    const outboard = new PreOrderOutboard({ root: digest, size: stat.size, groupLog: GROUP_LOG, outboard: ob })
+    return { size: stat.size, outboard, reader: blobReader(components.blobs, digest, stat.size), partial: false }
+  }
+  const p = components.partials?.servable(digest)
+  if (p === undefined) return undefined
+  const wanted = ranges.truncate(p.size)
+  if (wanted.isEmpty() || !p.verified.isSuperset(wanted)) return undefined
+  return { size: p.size, outboard: p.outboard, reader: p.reader, partial: true }
+}
+
+/**
  * Serves one fetch stream (the protocol handler). `peerBytes`: the requesting peer's byte budget
  * (limits.ts), taken before each send.
  */
@@ -206,35 +316,56 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
     const payload = await readFrame(reader, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
     if (payload === undefined) throw new ProtocolError('no request')
     req = decodeRequest(payload)
-    if (req.kind === KIND_BLOB) {
-      const stat = await components.blobs.stat(req.digest)
-      const ob = stat === undefined ? undefined : await cachedOutboard(components.blobs, req.digest, init)
-      if (stat === undefined || ob === undefined) {
+    if (req.kind === KIND_BLOB || req.kind === KIND_BLOB_REFERRABLE) {
+      const held = await openServable(components, req.digest, req.ranges ?? ChunkRanges.all(), init)
+      if (held === undefined) {
         init.onServe?.(req, 'not-held')
         await stream.close()
         return
       }
-      const outboard = new PreOrderOutboard({ root: req.digest, size: stat.size, groupLog: GROUP_LOG, outboard: ob })
-      // coalesce the encoder's pieces (16 KiB groups, 64-byte parents) into larger sends:
-      // every send is a yamux frame and a Noise/TLS record batch
-      let batch: Uint8Array[] = [sizePrefix(stat.size)]
-      let batched = 8
-      const flush = async (): Promise<void> => {
-        if (batched === 0) return
-        const bytes = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched)
-        batch = []
-        batched = 0
-        await init.rateLimiter?.take(bytes.byteLength)
-        await peerBytes?.take(bytes.byteLength)
-        await send(stream, bytes)
-        init.onSent?.(bytes.byteLength, peer)
+      const outboard = held.outboard
+      const hex = toHex(req.digest)
+      const wanted = (req.ranges ?? ChunkRanges.all()).truncate(held.size)
+      if (req.kind === KIND_BLOB_REFERRABLE && req.insist !== true) {
+        const referred = init.referrals?.refer(hex, wanted, peer)
+        if (referred !== undefined) {
+          await send(stream, encodeReferral(referred))
+          await stream.close()
+          init.onServe?.(req, 'referred')
+          return
+        }
       }
-      for await (const piece of encodeRanges(outboard, blobReader(components.blobs, req.digest, stat.size), req.ranges ?? ChunkRanges.all(), { validate: init.validate ?? true })) {
-        batch.push(piece)
-        batched += piece.byteLength
-        if (batched >= SEND_BATCH) await flush()
+      const ticket = init.referrals?.sending(hex, wanted, peer)
+      let complete = false
+      try {
+        // a partial blob is always validated: a hole in its outboard must fail, not be sent
+        // coalesce the encoder's pieces (16 KiB groups, 64-byte parents) into larger sends:
+        // every send is a yamux frame and a Noise/TLS record batch
+        let batch: Uint8Array[] = req.kind === KIND_BLOB_REFERRABLE ? [new Uint8Array([STATUS_DATA]), sizePrefix(held.size)] : [sizePrefix(held.size)]
+        let batched = req.kind === KIND_BLOB_REFERRABLE ? 9 : 8
+        const flush = async (): Promise<void> => {
+          if (batched === 0) return
+          const bytes = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched)
+          batch = []
+          batched = 0
+          await init.rateLimiter?.take(bytes.byteLength)
+          await peerBytes?.take(bytes.byteLength)
+          await send(stream, bytes)
+          init.onSent?.(bytes.byteLength, peer)
+        }
+        for await (const piece of encodeRanges(outboard, held.reader, req.ranges ?? ChunkRanges.all(), { validate: held.partial || (init.validate ?? true) })) {
+          batch.push(piece)
+          batched += piece.byteLength
+          if (batched >= SEND_BATCH) await flush()
+        }
+        await flush()
+        await stream.close()
+        complete = true
+      } finally {
+        ticket?.done(complete)
       }
-      await flush()
+      init.onServe?.(req, 'ok')
+      return
     } else {
       if (!(await components.directories.has(req.digest))) {
         init.onServe?.(req, 'not-held')
@@ -296,6 +427,10 @@ export interface ReceiveBlobOptions extends AbortOptions {
   onData: (item: DecodedData) => Promise<void> | void
   /** called with the claimed size as soon as the prefix is read */
   onSize?: (size: number) => void
+  /** called with every verified parent pair of the outboard, before the data below it reaches `onData` */
+  onParent?: (item: DecodedParent) => void
+  /** the response is to a kind-2 request: a status byte comes first, and may be a referral (`ReferredError`) */
+  referrable?: boolean
 }
 
 export interface ReceiveResult {
@@ -315,6 +450,24 @@ export interface ReceiveResult {
 export async function receiveBlob (source: ByteSource | ByteReader, options: ReceiveBlobOptions): Promise<ReceiveResult> {
   const reader = source instanceof ByteReader ? source : new ByteReader(source)
   if (await reader.atEnd(options)) throw new NotHeldError(`peer does not hold blob ${toHex(options.digest)}`)
+  if (options.referrable === true) {
+    let status: number
+    let peers: string[]
+    try {
+      status = (await reader.read(1, options))[0]
+      if (status === STATUS_DATA) peers = []
+      else if (status === STATUS_REFER) peers = await readReferral(reader, options)
+      else throw new ProtocolError(`unknown response status ${status}`)
+    } catch (err: any) {
+      if (err instanceof Blake3TruncatedError) throw new ProtocolError('response cut off in a referral', { cause: err })
+      if (err instanceof TypeError) throw new ProtocolError('peer id in a referral is not UTF-8', { cause: err })
+      throw err
+    }
+    if (status === STATUS_REFER) {
+      if (!(await reader.atEnd(options))) throw new ProtocolError('trailing bytes after a referral')
+      throw new ReferredError(`peer refers blob ${toHex(options.digest)} to ${peers.length} peers`, peers)
+    }
+  }
   let size: number
   try {
     size = parseSizePrefix(await reader.read(8, options))
@@ -331,6 +484,7 @@ export async function receiveBlob (source: ByteSource | ByteReader, options: Rec
   try {
     for await (const item of decoder.decode(options)) {
       if (item.type === 'data') await options.onData(item)
+      else options.onParent?.(item)
     }
   } catch (err: any) {
     if (err instanceof Blake3VerifyError) throw new PeerMisbehavedError(`verification failed: ${err.message}`, { cause: err })
@@ -340,20 +494,29 @@ export async function receiveBlob (source: ByteSource | ByteReader, options: Rec
   return { size, verified: decoder.verifiedRanges(), bytes: reader.position }
 }
 
-export interface FetchBlobOptions extends Omit<ReceiveBlobOptions, 'digest'> {
+export interface FetchBlobOptions extends Omit<ReceiveBlobOptions, 'digest' | 'referrable'> {
   idleTimeoutMs?: number
+  /** send a kind-2 request: the peer may answer with a referral (`ReferredError`) unless `insist` */
+  referrable?: { insist: boolean }
 }
 
-/** Sends a blob request on `stream` and receives the verified response. */
+/**
+ * Sends a blob request on `stream` and receives the verified response. With `referrable`, a
+ * referral throws `ReferredError` naming the peers to ask instead.
+ */
 export async function fetchBlobOnStream (stream: Stream, digest: Uint8Array, options: FetchBlobOptions): Promise<ReceiveResult> {
   try {
-    await send(stream, encodeRequest({ kind: KIND_BLOB, digest, ranges: options.ranges }), options)
+    const req: FetchRequest = options.referrable === undefined
+      ? { kind: KIND_BLOB, digest, ranges: options.ranges }
+      : { kind: KIND_BLOB_REFERRABLE, digest, ranges: options.ranges, insist: options.referrable.insist }
+    await send(stream, encodeRequest(req), options)
     await stream.close(options)
     const source = withIdleTimeout(readStream(stream, options), options.idleTimeoutMs ?? IDLE_TIMEOUT_MS)
-    const result = await receiveBlob(source, { ...options, digest })
+    const result = await receiveBlob(source, { ...options, digest, referrable: options.referrable !== undefined })
     return result
   } catch (err: any) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    if (err instanceof ReferredError) await stream.close().catch(() => {})
+    else stream.abort(err instanceof Error ? err : new Error(String(err)))
     throw err
   }
 }

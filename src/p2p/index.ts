@@ -8,10 +8,11 @@ export { blake3Cid, digestKey, erisKey, storePathKey } from './dht-keys.ts'
 export { createHost } from './host.ts'
 export type { Host, HostInit, HostServices, EncrypterName } from './host.ts'
 export {
-  serveFetch, fetchBlobOnStream, fetchDirectoriesOnStream, receiveBlob, receiveDirectories,
-  encodeRequest, decodeRequest, withIdleTimeout, blobReader, createRateLimiter, KIND_BLOB, KIND_DIRECTORY
+  serveFetch, openServable, fetchBlobOnStream, fetchDirectoriesOnStream, receiveBlob, receiveDirectories,
+  encodeRequest, decodeRequest, encodeReferral, withIdleTimeout, blobReader, createRateLimiter, KIND_BLOB, KIND_DIRECTORY,
+  KIND_BLOB_REFERRABLE, FLAG_INSIST, STATUS_DATA, STATUS_REFER, MAX_REFERRED
 } from './fetch-protocol.ts'
-export type { FetchRequest, FetchServerInit, RateLimiter, FetchServerComponents, ReceiveBlobOptions, ReceiveResult } from './fetch-protocol.ts'
+export type { FetchRequest, FetchServerInit, RateLimiter, FetchServerComponents, ReceiveBlobOptions, ReceiveResult, ServablePartial, PartialSource, ServableBlob } from './fetch-protocol.ts'
 export { servePathInfo, requestPathInfo } from './path-info-protocol.ts'
 export { checkPathInfoTrust, checkCaContent } from './trust.ts'
 export type { TrustReason } from './trust.ts'
@@ -19,6 +20,8 @@ export { PeerScores } from './peer-scores.ts'
 export { Downloader, createDownloader } from './downloader.ts'
 export type { DownloaderComponents, DownloaderInit, DownloadEvents, OpenStream } from './downloader.ts'
 export { Announcer, createAnnouncer } from './announcer.ts'
+export { Referrals, createReferrals } from './referrals.ts'
+export type { ReferralsInit, ReferralsComponents, ReferralTicket } from './referrals.ts'
 export { Swarm, createSwarm } from './swarm.ts'
 export type { SwarmComponents, SwarmInit, SwarmEvents, FetchPathOptions } from './swarm.ts'
 export { readStream, sendAll } from './stream-io.ts'

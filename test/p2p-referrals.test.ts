@@ -1,0 +1,174 @@
+/**
+ * Referrals (src/p2p/referrals.ts): a node that has sent a blob's ranges to enough peers names
+ * them instead of sending again; downloaders follow the referral, and insist when nobody
+ * referred to can serve. Unit tests of the bookkeeping and the wire format, then real libp2p
+ * nodes on loopback.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ChunkRanges, loadKernel } from '../src/blake3/index.ts'
+import {
+  Referrals, decodeRequest, encodeRequest, encodeReferral, receiveBlob, KIND_BLOB_REFERRABLE,
+  STATUS_DATA, STATUS_REFER, MAX_REFERRED, ReferredError, ProtocolError
+} from '../src/p2p/index.ts'
+import { makeNode, removeDir, pattern } from './helpers/p2p.ts'
+import type { TestNode } from './helpers/p2p.ts'
+
+beforeAll(async () => { await loadKernel() })
+
+const all = ChunkRanges.from(0, 64)
+
+describe('Referrals bookkeeping', () => {
+  it('serves the first copies, then refers to the peers that hold the ranges', () => {
+    const r = new Referrals({ random: () => 0.5 }, { copies: 2 })
+    expect(r.refer('b', all, 'p1')).toBeUndefined()
+    const t1 = r.sending('b', all, 'p1')
+    // p1 is still receiving: one copy out, not enough to refer
+    expect(r.refer('b', all, 'p2')).toBeUndefined()
+    const t2 = r.sending('b', all, 'p2')
+    // two copies out but nobody holds them yet: "come back later"
+    expect(r.refer('b', all, 'p3')).toEqual([])
+    t1.done(true)
+    t2.done(true)
+    expect(new Set(r.refer('b', all, 'p3'))).toEqual(new Set(['p1', 'p2']))
+    // a requester is never referred to itself
+    expect(r.refer('b', all, 'p1')).toBeUndefined()
+    // a part of what was sent is covered; more than was sent is not
+    expect(new Set(r.refer('b', ChunkRanges.from(16, 32), 'p3'))).toEqual(new Set(['p1', 'p2']))
+    expect(r.refer('b', ChunkRanges.from(0, 80), 'p3')).toBeUndefined()
+  })
+
+  it('a failed send does not count; departed peers are not named', () => {
+    const online = new Set(['p1', 'p2'])
+    const r = new Referrals({ isConnected: p => online.has(p) }, { copies: 2 })
+    r.sending('b', all, 'p1').done(true)
+    r.sending('b', all, 'p2').done(false)
+    expect(r.refer('b', all, 'p3')).toBeUndefined()
+    r.sending('b', all, 'p2').done(true)
+    expect(r.refer('b', all, 'p3')?.length).toBe(2)
+    online.delete('p2')
+    expect(r.refer('b', all, 'p3')).toBeUndefined()
+  })
+
+  it('copies nobody else can give go to requesters under their share first', () => {
+    const r = new Referrals({}, { copies: 2 })
+    for (let i = 0; i < 40; i++) r.sending(`x${i}`, all, 'greedy').done(true)
+    r.sending('y', all, 'other').done(true)
+    // a fresh blob: the greedy peer is told to come back later, the other one is served
+    expect(r.refer('fresh', all, 'greedy')).toEqual([])
+    expect(r.refer('fresh', all, 'other')).toBeUndefined()
+    expect(r.refer('fresh', all, 'newcomer')).toBeUndefined()
+  })
+
+  it('copies: 0 never refers', () => {
+    const r = new Referrals({}, { copies: 0 })
+    for (const p of ['a', 'b', 'c']) r.sending('b', all, p).done(true)
+    expect(r.refer('b', all, 'd')).toBeUndefined()
+  })
+})
+
+describe('referrable requests on the wire', () => {
+  it('round-trips kind 2 with and without insist', () => {
+    const digest = pattern(32, 3)
+    for (const insist of [false, true]) {
+      const f = encodeRequest({ kind: KIND_BLOB_REFERRABLE, digest, ranges: ChunkRanges.from(16, 48), insist })
+      const req = decodeRequest(f.subarray(1))
+      expect(req.kind).toBe(KIND_BLOB_REFERRABLE)
+      expect(req.insist).toBe(insist)
+      expect(req.ranges?.equals(ChunkRanges.from(16, 48))).toBe(true)
+    }
+    const bad = encodeRequest({ kind: KIND_BLOB_REFERRABLE, digest, insist: false }).subarray(1)
+    bad[33] = 0x80
+    expect(() => decodeRequest(bad)).toThrow(/flags/)
+  })
+
+  async function * once (b: Uint8Array): AsyncGenerator<Uint8Array> { yield b }
+
+  it('a referral response throws ReferredError with the peers; malformed ones are protocol errors', async () => {
+    const digest = pattern(32, 4)
+    const peers = ['12D3KooWA', '12D3KooWB']
+    const enc = encodeReferral(peers)
+    expect(enc[0]).toBe(STATUS_REFER)
+    const err = await receiveBlob(once(enc), { digest, referrable: true, onData: () => {} }).catch(e => e)
+    expect(err).toBeInstanceOf(ReferredError)
+    expect(err.peers).toEqual(peers)
+    // trailing bytes, an unknown status, a cut-off list, too many peers
+    await expect(receiveBlob(once(Buffer.concat([enc, Uint8Array.of(0)])), { digest, referrable: true, onData: () => {} })).rejects.toBeInstanceOf(ProtocolError)
+    await expect(receiveBlob(once(Uint8Array.of(7)), { digest, referrable: true, onData: () => {} })).rejects.toBeInstanceOf(ProtocolError)
+    await expect(receiveBlob(once(enc.subarray(0, enc.length - 2)), { digest, referrable: true, onData: () => {} })).rejects.toBeInstanceOf(ProtocolError)
+    await expect(receiveBlob(once(Uint8Array.of(STATUS_REFER, MAX_REFERRED + 1)), { digest, referrable: true, onData: () => {} })).rejects.toBeInstanceOf(ProtocolError)
+    expect(STATUS_DATA).toBe(0)
+  })
+})
+
+describe('referrals between real nodes (loopback)', () => {
+  const nodes: TestNode[] = []
+  afterAll(async () => { for (const n of nodes) { await n.stop(); await removeDir(n.dir) } })
+
+  it('the seeder sends each blob twice; later downloads come from the peers it referred to, byte-exact', async () => {
+    const small = pattern(200 * 1024 + 5, 21)
+    const large = pattern(5 * 1024 * 1024 + 777, 22)
+    const seeder = await makeNode(); nodes.push(seeder)
+    const peers: TestNode[] = []
+    for (let i = 0; i < 4; i++) {
+      const n = await makeNode({ swarm: { downloader: { pieceGroups: 64 } } })
+      nodes.push(n)
+      peers.push(n)
+    }
+    const sent = new Map<string, number>()
+    const served: string[] = []
+    for (const n of [seeder, ...peers]) {
+      for (const m of [seeder, ...peers]) if (m !== n) await n.host.dial(multiaddr(m.addr))
+    }
+    const blobs = [small, large]
+    const digests = []
+    for (const b of blobs) digests.push((await seeder.castore.blobs.put([b], { size: b.length })).digest)
+    const seederId = seeder.host.peerId.toString()
+    const count = (n: TestNode): void => {
+      n.swarm.downloader.addEventListener('verified', (e) => {
+        sent.set(e.detail.peer, (sent.get(e.detail.peer) ?? 0) + e.detail.bytes)
+        served.push(e.detail.peer)
+      })
+    }
+    for (const p of peers) count(p)
+    // one after the other: the first two get their copies from the seeder, the others are referred
+    for (const p of peers) {
+      for (let i = 0; i < blobs.length; i++) await p.swarm.downloader.fetchBlob(digests[i], [seederId], { size: blobs[i].length })
+      for (let i = 0; i < blobs.length; i++) {
+        const got: Uint8Array[] = []
+        for await (const piece of p.castore.blobs.read(digests[i])) got.push(piece)
+        expect(Buffer.concat(got).equals(Buffer.from(blobs[i]))).toBe(true)
+      }
+    }
+    const total = small.length + large.length
+    // the seeder sent two copies, no more
+    expect(sent.get(seederId)).toBe(2 * total)
+    // the last two peers got everything from the first two
+    const fromPeers = [...sent].filter(([p]) => p !== seederId).reduce((a, [, b]) => a + b, 0)
+    expect(fromPeers).toBe(2 * total)
+    expect(peers[2].swarm.downloader.stats.referrals).toBeGreaterThan(0)
+    expect(seeder.swarm.referrals?.referred).toBeGreaterThan(0)
+  }, 60_000)
+
+  it('when every referred peer is gone, the downloader insists and the referrer serves', async () => {
+    const blob = pattern(300 * 1024, 31)
+    const seeder = await makeNode(); nodes.push(seeder)
+    const a = await makeNode(); nodes.push(a)
+    const b = await makeNode(); nodes.push(b)
+    const c = await makeNode({ swarm: { downloader: { deferMs: 20, maxDefers: 1 } } }); nodes.push(c)
+    for (const n of [a, b, c]) await n.host.dial(multiaddr(seeder.addr))
+    const { digest } = await seeder.castore.blobs.put([blob], { size: blob.length })
+    const seederId = seeder.host.peerId.toString()
+    await a.swarm.downloader.fetchBlob(digest, [seederId], { size: blob.length })
+    await b.swarm.downloader.fetchBlob(digest, [seederId], { size: blob.length })
+    // a and b drop the blob but stay connected: the seeder still names them
+    await a.castore.blobs.delete?.(digest)
+    await b.castore.blobs.delete?.(digest)
+    await c.swarm.downloader.fetchBlob(digest, [seederId], { size: blob.length })
+    const got: Uint8Array[] = []
+    for await (const piece of c.castore.blobs.read(digest)) got.push(piece)
+    expect(Buffer.concat(got).equals(Buffer.from(blob))).toBe(true)
+    expect(c.swarm.downloader.stats.referrals).toBeGreaterThan(0)
+    expect(c.swarm.downloader.stats.insisted).toBeGreaterThan(0)
+  }, 60_000)
+})
