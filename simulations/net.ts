@@ -701,7 +701,7 @@ export class SimHost extends EventTarget {
     // them), and every online node this one has been connected to
     this.lanPeers ??= [...this.net.nodes.values()].some(n => n !== this.node && n.site === this.node.site)
     const hubAddr = this.lanPeers ? '/ip4/10.255.0.1/tcp/4001' : '/sim/hub'
-    const out = [{ remotePeer: this.hub, remoteAddr: { toString: () => hubAddr } }]
+    const out: Array<{ remotePeer: PeerId, remoteAddr: { toString: () => string } }> = [{ remotePeer: this.hub, remoteAddr: { toString: () => hubAddr } }]
     for (const other of this.node.connected) {
       if (other.online) out.push({ remotePeer: other.peerId, remoteAddr: { toString: () => this.addressOf(other) } })
     }
