@@ -166,9 +166,18 @@ function rendezvous (key: string, peer: string): number {
   return h
 }
 
+/**
+ * A signal of its own following `signal`: listeners go on it, not on a long-lived caller's signal
+ * (thousands of requests adding and removing listeners on one signal made removal quadratic).
+ */
+function follow (signal: AbortSignal | undefined): AbortSignal | undefined {
+  return signal === undefined ? undefined : AbortSignal.any([signal])
+}
+
 /** Resolves after `ms` (or at once when the signal ends). */
-async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted === true) return
+async function sleep (ms: number, parent?: AbortSignal): Promise<void> {
+  if (ms <= 0 || parent?.aborted === true) return
+  const signal = follow(parent)
   await new Promise<void>(resolve => {
     const done = (): void => {
       clearTimeout(timer)
@@ -470,7 +479,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       this.busy(peer, 1)
       this.stats.requests++
       try {
-        const r = await attempt(peer, false, o.signal)
+        const r = await attempt(peer, false, follow(o.signal))
         if (r === 'ok') {
           // this peer delivered: others asking for the same key may try it too
           return 'ok'
@@ -514,7 +523,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         this.busy(peer, 1)
         this.stats.insisted++
         try {
-          if (await attempt(peer, true, o.signal) === 'ok') return 'ok'
+          if (await attempt(peer, true, follow(o.signal)) === 'ok') return 'ok'
         } catch (err: any) {
           o.signal?.throwIfAborted()
           this.judge(peer, hex, err)

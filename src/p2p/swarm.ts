@@ -117,7 +117,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.referrals = init.referrals === false
       ? undefined
       : new Referrals({
-        isConnected: (peer) => { try { return this.host.getConnections(peerIdFromString(peer)).length > 0 } catch { return false } },
+        isConnected: (peer) => { try { return this.host.getConnections(this.peerIdOf(peer)).length > 0 } catch { return false } },
         random: init.random,
         siteOf: (peer) => this.siteOf(peer),
         isLocal: (peer) => this.isLocalPeer(peer)
@@ -127,7 +127,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       directories: this.castore.directories,
       partials: this.partials,
       scores: this.scores,
-      openStream: async (peer, protocol, options) => await this.host.dialProtocol(peerIdFromString(peer), protocol, { signal: options?.signal }),
+      openStream: async (peer, protocol, options) => await this.host.dialProtocol(this.peerIdOf(peer), protocol, { signal: options?.signal }),
       isLocal: (peer) => this.isLocalPeer(peer),
       hasLocalPeers: () => this.hasLocalPeers()
     }, { ...(init.random !== undefined ? { random: init.random } : {}), ...init.downloader })
@@ -136,6 +136,19 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       provide: async (key, options) => { await this.host.contentRouting.provide(key, options) },
       events: this.host
     }, init.announcer)
+  }
+
+  private readonly peerIds = new Map<string, PeerId>()
+
+  /** The PeerId of a peer id string (parsed once: every request names its peer by string). */
+  private peerIdOf (peer: string): PeerId {
+    let id = this.peerIds.get(peer)
+    if (id === undefined) {
+      id = peerIdFromString(peer)
+      if (this.peerIds.size >= 4096) this.peerIds.delete(this.peerIds.keys().next().value as string)
+      this.peerIds.set(peer, id)
+    }
+    return id
   }
 
   /** PathInfos as peers see them: a peer asking for a path is about to fetch it (GC's LRU order) */
@@ -245,7 +258,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
    */
   erisBlockStore (urn: string, init: Omit<PeerErisBlockStoreInit, 'urn'> = {}): PeerErisBlockStore {
     return new PeerErisBlockStore({
-      openStream: async (peer, protocol, options) => await this.host.dialProtocol(peerIdFromString(peer), protocol, { signal: options?.signal }),
+      openStream: async (peer, protocol, options) => await this.host.dialProtocol(this.peerIdOf(peer), protocol, { signal: options?.signal }),
       findProviders: (u, options) => this.findErisProviders(u, options),
       connectedPeers: () => this.connectedPeers(),
       scores: this.scores
@@ -297,7 +310,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       asked.add(peer)
       pending.push((async () => {
         try {
-          const stream = await this.host.dialProtocol(peerIdFromString(peer), PATH_INFO_PROTOCOL, { signal })
+          const stream = await this.host.dialProtocol(this.peerIdOf(peer), PATH_INFO_PROTOCOL, { signal })
           const { info } = await requestPathInfo(stream, hashPart, { signal, trustedKeys: this.trustedKeys })
           holders.add(peer)
           if (found === undefined) {
@@ -422,7 +435,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     }
     for (const peer of this.scores.rank(peers)) {
       try {
-        const stream = await this.host.dialProtocol(peerIdFromString(peer), FETCH_PROTOCOL, { signal: options.signal })
+        const stream = await this.host.dialProtocol(this.peerIdOf(peer), FETCH_PROTOCOL, { signal: options.signal })
         const { size } = await fetchBlobOnStream(stream, digest, { signal: options.signal, ranges: ChunkRanges.lastChunk(), onData: () => {} })
         await this.downloader.fetchBlob(digest, peers, { ...options, size })
         return { kind: 'blob', size }
@@ -441,7 +454,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
    */
   isLocalPeer (peer: string): boolean {
     try {
-      return this.host.getConnections(peerIdFromString(peer)).some(c => isPrivateAddress(c.remoteAddr.toString()))
+      return this.host.getConnections(this.peerIdOf(peer)).some(c => isPrivateAddress(c.remoteAddr.toString()))
     } catch {
       return false
     }
@@ -469,7 +482,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       this.sites = new Map([...counts].map(([ip, set]) => [ip, set.size]))
     }
     let conns: Array<{ remoteAddr: { toString: () => string } }>
-    try { conns = this.host.getConnections(peerIdFromString(peer)) } catch { return undefined }
+    try { conns = this.host.getConnections(this.peerIdOf(peer)) } catch { return undefined }
     for (const c of conns) {
       const ip = publicHost(c.remoteAddr.toString())
       if (ip !== undefined && (this.sites.get(ip) ?? 0) >= 2) return ip
