@@ -153,6 +153,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'p2p.bootstrap', type: 'multiaddrs', default: [], description: 'peers to join the swarm through', flag: 'bootstrap', flagArg: 'MULTIADDR' },
   { key: 'p2p.mdns', type: 'boolean', default: false, description: 'find peers on the LAN with mDNS (tells the LAN you run storeswarm)', flag: 'mdns' },
   { key: 'p2p.upnp', type: 'boolean', default: false, description: 'ask the router to forward the listen port', flag: 'upnp' },
+  { key: 'p2p.referral-copies', type: 'integer', default: 2, min: 0, max: 64, description: 'copies of a piece sent to peers before further requesters are referred to them (0: always serve; a seeder keeps its upload near this many closures)' },
   { key: 'p2p.trusted-public-keys', type: 'public-keys', default: [], description: 'accept path infos from peers signed by these keys (also trusted for daemon uploads)', flag: 'trusted-public-key', flagArg: 'NAME:KEY' },
   { key: 'eris.enabled', type: 'boolean', default: true, description: 'compute ERIS capabilities of paths in the background', negFlag: 'no-eris' },
   { key: 'gc.max-size', type: 'size', description: 'keep the store under this size (LRU, unpinned paths only); unset: no automatic GC', flag: 'max-size', flagArg: 'SIZE' },
@@ -613,9 +614,10 @@ export function commandDataDir (values: Record<string, unknown>, env: NodeJS.Pro
 
 /** The settings the node runs with (ServeOptions minus what the CLI adds: token, log, signal). */
 /** The `[p2p]` section as the swarm's options (serve and `storeswarm p2p`). */
-export function p2pSettings (cfg: ResolvedConfig): { listen: string[], bootstrap: string[], mdns: boolean, upnp: boolean, disabled: boolean, trustedPublicKeys: string[] } {
+export function p2pSettings (cfg: ResolvedConfig): { listen: string[], bootstrap: string[], mdns: boolean, upnp: boolean, disabled: boolean, trustedPublicKeys: string[], referralCopies: number } {
   const get = <T>(key: string): T => cfg.settings.get(key)!.value as T
   return {
+    referralCopies: get('p2p.referral-copies'),
     listen: get('p2p.listen'),
     bootstrap: get('p2p.bootstrap'),
     mdns: get('p2p.mdns'),

@@ -58,6 +58,8 @@ export interface P2POptions {
   /** lookup budget on a cache miss, ms */
   substituteBudgetMs?: number
   swarm?: SwarmInit
+  /** `p2p.referral-copies` (referrals.ts); default REFERRAL_COPIES */
+  referralCopies?: number
   /** where to print the listen addresses (default stderr) */
   log?: (line: string) => void
 }
@@ -151,6 +153,7 @@ export async function startP2P (castore: Castore, options: P2POptions): Promise<
   const swarm = createSwarm({ host, castore, partials: new PartialBlobStore({ root: options.dataDir }) }, {
     trustedKeys: parseKeys(options.trustedPublicKeys),
     substituteBudgetMs: options.substituteBudgetMs,
+    ...(options.referralCopies !== undefined ? { referrals: { copies: options.referralCopies } } : {}),
     ...options.swarm,
     fetchServer: {
       ...(process.env.STORESWARM_DEBUG === '1' ? { onError: (err: Error) => { process.stderr.write(`storeswarm p2p: serving failed: ${err.name}: ${err.message}\n`) } } : {}),
