@@ -8,6 +8,7 @@
  * Only for a process that runs a simulation (`simulations/run.ts`): everything it touches must
  * be in memory (a real file or socket would complete in real time, unseen by the clock).
  */
+import { installFastAbortListeners } from './fast-abort.ts'
 
 interface Timer {
   id: number
@@ -42,7 +43,7 @@ class Handle {
     return this
   }
   close (): this { this.timer.cancelled = true; return this }
-  [Symbol.toPrimitive] (): number { return this.timer.id }
+  [Symbol.toPrimitive] (): number { this.clock.track(this.timer); return this.timer.id }
 }
 
 export class VirtualClock {
@@ -53,6 +54,7 @@ export class VirtualClock {
   private heap: Timer[] = []
   private seq = 0
   private nextId = 1
+  /** live timers whose id was taken as a number (`clearTimeout(+handle)`); others are found by handle */
   private readonly byId = new Map<number, Timer>()
   private installed = false
   /** timers fired so far (a measure of the simulation's work) */
@@ -73,11 +75,25 @@ export class VirtualClock {
   }
 
   clear (handle: unknown): void {
-    if (handle instanceof Handle) { handle.timer.cancelled = true; this.byId.delete(handle.timer.id); return }
+    if (handle instanceof Handle) { handle.timer.cancelled = true; if (this.byId.size > 0) this.byId.delete(handle.timer.id); return }
     if (typeof handle === 'number') {
       const t = this.byId.get(handle)
       if (t !== undefined) { t.cancelled = true; this.byId.delete(handle) }
     }
+  }
+
+  /** @internal the handle's id was taken as a number: keep it findable by id while it is live */
+  track (timer: Timer): void {
+    if (!timer.cancelled) this.byId.set(timer.id, timer)
+  }
+
+  /**
+   * A one-shot timer without a handle (for the simulated network's own events): the same
+   * ordering as `setTimeout(fn, ms)`, fewer objects.
+   */
+  schedule (fn: () => void, ms: number): void {
+    const delay = Math.max(0, Number(ms) || 0)
+    this.push({ id: 0, at: this.now + delay, seq: this.seq++, fn, args: noArgs, every: undefined, delay, cancelled: false })
   }
 
   /** Resolves after `ms` virtual milliseconds (rejects with the signal's reason when aborted). */
@@ -93,8 +109,8 @@ export class VirtualClock {
   /** @internal */
   reschedule (timer: Timer): Timer {
     timer.cancelled = true
-    const fresh: Timer = { ...timer, cancelled: false, seq: this.seq++, at: this.now + (timer.every ?? timer.delay) }
-    this.byId.set(timer.id, fresh)
+    const fresh: Timer = { id: timer.id, at: this.now + (timer.every ?? timer.delay), seq: this.seq++, fn: timer.fn, args: timer.args, every: timer.every, delay: timer.delay, cancelled: false }
+    if (this.byId.has(timer.id)) this.byId.set(timer.id, fresh)
     this.push(fresh)
     return fresh
   }
@@ -102,21 +118,22 @@ export class VirtualClock {
   private add (fn: (...args: any[]) => void, ms: number, args: any[], every: number | undefined): Handle {
     const delay = Math.max(0, Number(ms) || 0)
     const t: Timer = { id: this.nextId++, at: this.now + delay, seq: this.seq++, fn, args, every, delay, cancelled: false }
-    this.byId.set(t.id, t)
     this.push(t)
     return new Handle(t, this)
   }
 
   private push (t: Timer): void {
     const h = this.heap
+    let i = h.length
     h.push(t)
-    let i = h.length - 1
     while (i > 0) {
       const p = (i - 1) >> 1
-      if (less(h[p], h[i])) break
-      ;[h[p], h[i]] = [h[i], h[p]]
+      const parent = h[p]
+      if (less(parent, t)) break
+      h[i] = parent
       i = p
     }
+    h[i] = t
   }
 
   private pop (): Timer | undefined {
@@ -124,26 +141,26 @@ export class VirtualClock {
     if (h.length === 0) return undefined
     const top = h[0]
     const last = h.pop() as Timer
-    if (h.length > 0) {
-      h[0] = last
+    const n = h.length
+    if (n > 0) {
       let i = 0
       while (true) {
         const l = 2 * i + 1
+        if (l >= n) break
         const r = l + 1
-        let m = i
-        if (l < h.length && less(h[l], h[m])) m = l
-        if (r < h.length && less(h[r], h[m])) m = r
-        if (m === i) break
-        ;[h[m], h[i]] = [h[i], h[m]]
-        i = m
+        const c = r < n && less(h[r], h[l]) ? r : l
+        if (!less(h[c], last)) break
+        h[i] = h[c]
+        i = c
       }
+      h[i] = last
     }
     return top
   }
 
   /** Time of the next live timer, or undefined. */
   private peekLive (): Timer | undefined {
-    while (this.heap.length > 0 && (this.heap[0].cancelled || this.byId.get(this.heap[0].id) !== this.heap[0])) this.pop()
+    while (this.heap.length > 0 && this.heap[0].cancelled) this.pop()
     return this.heap[0]
   }
 
@@ -172,16 +189,18 @@ export class VirtualClock {
         this.pop()
         this.now = Math.max(this.now, t.at)
         if (t.every !== undefined) {
-          const again: Timer = { ...t, seq: this.seq++, at: this.now + t.every }
-          this.byId.set(t.id, again)
-          this.push(again)
+          // the same timer object again (its handle still points at it)
+          t.seq = this.seq++
+          t.at = this.now + t.every
+          this.push(t)
         } else {
-          this.byId.delete(t.id)
+          if (this.byId.size > 0) this.byId.delete(t.id)
         }
         n++
         this.fired++
         try {
-          t.fn(...t.args)
+          if (t.args.length === 0) t.fn()
+          else t.fn(...t.args)
         } catch (err) {
           queueMicrotask(() => { throw err })
         }
@@ -193,6 +212,7 @@ export class VirtualClock {
   install (): void {
     if (this.installed) return
     this.installed = true
+    installFastAbortListeners()
     const g = globalThis as any
     g.setTimeout = (fn: any, ms?: number, ...args: any[]) => this.setTimeout(fn, ms, ...args)
     g.setInterval = (fn: any, ms?: number, ...args: any[]) => this.setInterval(fn, ms, ...args)
@@ -221,6 +241,8 @@ export class VirtualClock {
     ;(AbortSignal as any).timeout = realAbortTimeout
   }
 }
+
+const noArgs: any[] = []
 
 function less (a: Timer, b: Timer): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq)

@@ -175,7 +175,7 @@ class Pipe {
       if (t === undefined) continue
       this.inFlight += wire
       this.lastSend = this.net.clock.now
-      this.net.clock.setTimeout(() => {
+      this.net.clock.schedule(() => {
         this.lastArrive = this.net.clock.now
         this.inFlight -= wire
         if (item === FIN) peer.deliverFin()
@@ -310,7 +310,7 @@ export class SimStream extends EventTarget {
     const t = this.net.transmit(this, FRAME_OVERHEAD * this.net.scale, true)
     if (t !== undefined) {
       const peer = this.peer
-      this.net.clock.setTimeout(() => { peer.deliverReset() }, t.arrive - this.net.clock.now)
+      this.net.clock.schedule(() => { peer.deliverReset() }, t.arrive - this.net.clock.now)
     }
   }
 
@@ -408,6 +408,8 @@ export class Net {
   readonly stats: NetStats = { wan: {}, wanByDigest: new Map(), relayed: 0, connections: 0, relayedConnections: 0, holePunched: 0, dialFailures: 0 }
   private readonly conns = new Map<string, Conn>()
   private readonly init: NetInit
+  /** node by `PeerId` object: `PeerId.toString()` is a base58 encoding each time */
+  private readonly byPeer = new WeakMap<object, NetNode>()
 
   constructor (init: NetInit) {
     this.init = init
@@ -430,6 +432,17 @@ export class Net {
     const node = new NetNode(this.byIndex.length, peerId, spec, this.scale, record)
     this.nodes.set(node.id, node)
     this.byIndex.push(node)
+    this.byPeer.set(peerId, node)
+    return node
+  }
+
+  /** The node of a peer id (same as `nodes.get(peer.toString())`, cached per `PeerId` object). */
+  nodeOf (peer: PeerId): NetNode | undefined {
+    let node = this.byPeer.get(peer)
+    if (node === undefined) {
+      node = this.nodes.get(peer.toString())
+      if (node !== undefined) this.byPeer.set(peer, node) // a miss is not kept: the node may be added later
+    }
     return node
   }
 
@@ -585,7 +598,7 @@ export class Net {
     local.peer = remote
     remote.peer = local
     const oneWay = this.rtt(from, to, conn.relay) / 2
-    this.clock.setTimeout(() => {
+    this.clock.schedule(() => {
       if (!remote.alive) return
       const handler = to.handlers.get(protocol)
       if (handler === undefined) { remote.abort(new Error(`protocol ${protocol} not supported`)); return }
@@ -682,7 +695,7 @@ export class SimHost extends EventTarget {
   }
 
   async dialProtocol (peer: PeerId, protocol: string, options: { signal?: AbortSignal } = {}): Promise<SimStream> {
-    const to = this.net.nodes.get(peer.toString())
+    const to = this.net.nodeOf(peer)
     if (to === undefined) throw new DialError(`unknown peer ${peer.toString()}`)
     return await this.net.openStream(this.node, to, protocol, options.signal)
   }
@@ -694,7 +707,7 @@ export class SimHost extends EventTarget {
   getConnections (peer?: PeerId): Array<{ remotePeer: PeerId, remoteAddr: { toString: () => string } }> {
     if (!this.node.online) return []
     if (peer !== undefined) {
-      const other = this.net.nodes.get(peer.toString())
+      const other = this.net.nodeOf(peer)
       return other?.online === true ? [{ remotePeer: peer, remoteAddr: { toString: () => this.addressOf(other) } }] : []
     }
     // the bootstrap hub (reached over the LAN on a site shared with other nodes, as mDNS gives
