@@ -65,7 +65,7 @@ export const PENALTY_HALF_LIFE_MS = 60_000
  */
 export const REFERRAL_COPIES = 2
 /** Referral hops a downloader follows before it insists on being served. */
-export const MAX_REFERRAL_HOPS = 6
+export const MAX_REFERRAL_HOPS = 10
 /** Wait before asking again for a piece whose referred peers were all still receiving it. */
 export const DEFER_MS = 250
 

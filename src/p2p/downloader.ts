@@ -515,8 +515,10 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         return 'deferred'
       }
       // insist on one of the peers that referred, at random (always the last one would make
-      // the first holders the swarm's bottleneck)
-      for (const peer of this.shuffle(referrers)) {
+      // the first holders the swarm's bottleneck); the first one asked — the provider every
+      // node starts from, the seeder in a flash crowd — only when none of the others serves
+      const first = referrers[referrers.length - 1]
+      for (const peer of [...this.shuffle(referrers.slice(0, -1)), first]) {
         if (this.components.scores.isBanned(peer)) continue
         o.signal?.throwIfAborted()
         const release = await this.requestSlot(o.signal)

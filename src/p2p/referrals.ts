@@ -19,7 +19,7 @@ export interface ReferralsInit {
   copies?: number
   /** blobs remembered (least recently served are forgotten first; default 8192) */
   maxBlobs?: number
-  /** recipients remembered per blob (default 32) */
+  /** recipients (peers) remembered per blob (default 256) */
   perBlob?: number
   /** peers named in one referral (default 8) */
   maxReferred?: number
@@ -76,7 +76,7 @@ export class Referrals {
   constructor (components: ReferralsComponents = {}, init: ReferralsInit = {}) {
     this.copies = init.copies ?? 2
     this.maxBlobs = init.maxBlobs ?? 8192
-    this.perBlob = init.perBlob ?? 32
+    this.perBlob = init.perBlob ?? 256
     this.maxReferred = init.maxReferred ?? 8
     this.isConnected = components.isConnected ?? (() => true)
     this.random = components.random ?? Math.random
