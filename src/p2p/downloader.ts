@@ -38,6 +38,7 @@ import type { PartialBlobStore } from '../castore/partial-blob.ts'
 import { BLOB_CONCURRENCY, DEFER_MS, FETCH_PROTOCOL, IDLE_TIMEOUT_MS, MAX_REFERRAL_HOPS, PIECE_GROUPS, SMALL_BLOB } from './constants.ts'
 import { NoProvidersError, NotHeldError, PeerMisbehavedError, ReferredError } from './errors.ts'
 import { fetchBlobOnStream, fetchDirectoriesOnStream } from './fetch-protocol.ts'
+import { shuffle } from './shuffle.ts'
 import type { PeerScores } from './peer-scores.ts'
 
 /** Opens a stream to `peer` (a peer id string) on `protocol`. */
@@ -419,13 +420,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
   }
 
   private shuffle<T> (a: T[]): T[] {
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1))
-      const t = a[i]
-      a[i] = a[j]
-      a[j] = t
-    }
-    return a
+    return shuffle(a, this.random)
   }
 
   /**

@@ -13,6 +13,7 @@
  * unreachable. Only ranges sent to peers that are still connected count.
  */
 import { ChunkRanges } from '../blake3/index.ts'
+import { shuffle } from './shuffle.ts'
 
 export interface ReferralsInit {
   /** copies of a range sent before further requesters are referred (default 2; 0 disables referrals) */
@@ -179,13 +180,7 @@ export class Referrals {
   }
 
   private shuffle (a: string[]): string[] {
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1))
-      const t = a[i]
-      a[i] = a[j]
-      a[j] = t
-    }
-    return a
+    return shuffle(a, this.random)
   }
 }
 
