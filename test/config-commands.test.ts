@@ -138,7 +138,8 @@ describe('data directory of the p2p commands', () => {
       mdns: true,
       upnp: true,
       disabled: false,
-      trustedPublicKeys: [KEY]
+      trustedPublicKeys: [KEY],
+      referralCopies: 2
     })
     const mixed = p2pOptionsFromConfig({ config: file, listen: ['/ip4/127.0.0.1/tcp/0'], 'trusted-public-key': [OTHER_KEY], 'no-p2p': true }, env({ STORESWARM_P2P_MDNS: 'false' }))
     expect(mixed.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
