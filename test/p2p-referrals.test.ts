@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkRanges, loadKernel } from '../src/blake3/index.ts'
 import {
   Referrals, decodeRequest, encodeRequest, encodeReferral, receiveBlob, KIND_BLOB_REFERRABLE,
-  STATUS_DATA, STATUS_REFER, MAX_REFERRED, ReferredError, ProtocolError
+  STATUS_DATA, STATUS_REFER, MAX_REFERRED, ReferredError, ProtocolError, Locality, isPrivateAddress
 } from '../src/p2p/index.ts'
 import { makeNode, removeDir, pattern } from './helpers/p2p.ts'
 import type { TestNode } from './helpers/p2p.ts'
@@ -171,4 +171,33 @@ describe('referrals between real nodes (loopback)', () => {
     expect(c.swarm.downloader.stats.referrals).toBeGreaterThan(0)
     expect(c.swarm.downloader.stats.insisted).toBeGreaterThan(0)
   }, 60_000)
+})
+
+describe('Locality', () => {
+  const conns = [
+    { remotePeer: 'lan1', remoteAddr: '/ip4/192.168.1.20/tcp/4001' },
+    { remotePeer: 'siteA', remoteAddr: '/ip4/203.0.113.7/tcp/4001' },
+    { remotePeer: 'siteB', remoteAddr: '/ip4/203.0.113.7/tcp/4002' },
+    { remotePeer: 'alone', remoteAddr: '/ip4/198.51.100.1/tcp/4001' },
+    { remotePeer: 'v6', remoteAddr: '/ip6/fe80::1/tcp/4001' }
+  ].map(c => ({ remotePeer: { toString: () => c.remotePeer }, remoteAddr: { toString: () => c.remoteAddr } }))
+  const loc = new Locality({ connections: () => conns, connectionsTo: (p) => conns.filter(c => c.remotePeer.toString() === p) })
+
+  it('tells LAN peers, sites behind one address, and unconnected peers apart', () => {
+    expect(loc.isLocal('lan1')).toBe(true)
+    expect(loc.isLocal('v6')).toBe(true)
+    expect(loc.isLocal('siteA')).toBe(false)
+    expect(loc.siteOf('siteA')).toBe('203.0.113.7')
+    expect(loc.siteOf('siteB')).toBe('203.0.113.7')
+    expect(loc.siteOf('alone')).toBeUndefined()
+    expect(loc.siteOf('lan1')).toBeUndefined()
+    expect(loc.isConnected('alone')).toBe(true)
+    expect(loc.isConnected('gone')).toBe(false)
+    expect(loc.hasLocalPeers()).toBe(true)
+  })
+
+  it('private addresses: RFC 1918, loopback, link-local, ULA; not carrier-grade NAT or public', () => {
+    for (const a of ['/ip4/10.1.2.3/tcp/1', '/ip4/172.16.0.1/tcp/1', '/ip4/172.31.255.1/tcp/1', '/ip4/192.168.0.1/tcp/1', '/ip4/127.0.0.1/tcp/1', '/ip4/169.254.1.1/tcp/1', '/ip6/::1/tcp/1', '/ip6/fd00::1/tcp/1']) expect(isPrivateAddress(a)).toBe(true)
+    for (const a of ['/ip4/100.64.0.1/tcp/1', '/ip4/172.32.0.1/tcp/1', '/ip4/8.8.8.8/tcp/1', '/ip6/2001:db8::1/tcp/1', '/dns4/example.org/tcp/1']) expect(isPrivateAddress(a)).toBe(false)
+  })
 })

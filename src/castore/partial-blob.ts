@@ -27,7 +27,6 @@ import { TreeGeometry, chunkCount, largestPowerOfTwoBelow, preOrderIndex } from 
 import { GROUP_LOG, PAIR_LEN } from '../blake3/constants.ts'
 import { PreOrderOutboard } from '../blake3/outboard.ts'
 import type { RandomAccessReader } from '../blake3/outboard.ts'
-import type { ServablePartial } from '../p2p/fetch-protocol.ts'
 import type { BlobPutResult, BlobStore } from './blob-store.ts'
 import { toHex } from './digest.ts'
 import type { B3Digest } from './digest.ts'
@@ -40,6 +39,17 @@ export interface PartialBlobStoreInit {
 }
 
 const READ_PIECE = 1024 * 1024
+
+/** The verified part of a blob still being downloaded, as `PartialBlobStore.servable` gives it. */
+export interface ServablePartial {
+  size: number
+  /** chunks that may be served: whole verified groups whose parents are in `outboard` */
+  verified: ChunkRanges
+  /** the parents received so far (zeros elsewhere) */
+  outboard: PreOrderOutboard
+  /** the blob's bytes; only reads inside `verified` are meaningful */
+  reader: RandomAccessReader
+}
 
 /** Largest sparse outboard kept in memory (64 bytes per 16 KiB group: blobs up to 4 GiB). */
 export const MAX_SPARSE_OUTBOARD = 16 * 1024 * 1024

@@ -52,6 +52,7 @@ import type { BlobStore } from '../castore/blob-store.ts'
 import type { DirectoryStore } from '../castore/directory-store.ts'
 import { decodeDirectory, directoryDigest, directoryEntries, encodeDirectory } from '../castore/directory.ts'
 import type { Directory } from '../castore/directory.ts'
+import type { ServablePartial } from '../castore/partial-blob.ts'
 import { digestEquals, toHex } from '../castore/digest.ts'
 import { GROUP_LOG, IDLE_TIMEOUT_MS, MAX_DIRECTORIES, MAX_DIRECTORY_BYTES, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS } from './constants.ts'
 import type { Referrals } from './referrals.ts'
@@ -169,17 +170,9 @@ export interface FetchServerComponents {
   partials?: PartialSource
 }
 
-/** The verified part of a blob still being downloaded, as `PartialBlobStore.servable` gives it. */
-export interface ServablePartial {
-  size: number
-  /** chunks that may be served: whole verified groups whose parents are in `outboard` */
-  verified: ChunkRanges
-  /** the parents received so far (zeros elsewhere) */
-  outboard: PreOrderOutboard
-  /** the blob's bytes; only reads inside `verified` are meaningful */
-  reader: RandomAccessReader
-}
+export type { ServablePartial }
 
+/** Where partial blobs are looked up (`PartialBlobStore`). */
 export interface PartialSource {
   servable: (digest: Uint8Array) => ServablePartial | undefined
 }

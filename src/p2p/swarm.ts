@@ -24,6 +24,7 @@ import { Announcer } from './announcer.ts'
 import type { AnnouncerInit } from './announcer.ts'
 import { FETCH_PROTOCOL, MAX_PROVIDERS, PATH_INFO_PROTOCOL, REFERRAL_COPIES, SUBSTITUTE_BUDGET_MS } from './constants.ts'
 import { Referrals } from './referrals.ts'
+import { Locality } from './locality.ts'
 import type { ReferralsInit } from './referrals.ts'
 import { digestKey, erisKey, storePathKey } from './dht-keys.ts'
 import { Downloader } from './downloader.ts'
@@ -99,6 +100,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   readonly limits: PeerLimits | undefined
   /** who was sent which blob ranges, for referrals (undefined: always serve) */
   readonly referrals: Referrals | undefined
+  /** which peers are near (LAN, same site) */
+  readonly locality: Locality
   private readonly init: SwarmInit
   private trustedKeys: PublicKey[]
   private started = false
@@ -114,13 +117,15 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.scores = new PeerScores()
     this.limits = init.limits === false ? undefined : init.limits instanceof PeerLimits ? init.limits : new PeerLimits(init.limits)
     this.eris = new ErisPathIndex(this.castore)
+    this.locality = new Locality({ connections: () => this.host.getConnections(), connectionsTo: (peer) => this.host.getConnections(this.peerIdOf(peer)) })
+    const locality = this.locality
     this.referrals = init.referrals === false
       ? undefined
       : new Referrals({
-        isConnected: (peer) => { try { return this.host.getConnections(this.peerIdOf(peer)).length > 0 } catch { return false } },
+        isConnected: (peer) => locality.isConnected(peer),
         random: init.random,
-        siteOf: (peer) => this.siteOf(peer),
-        isLocal: (peer) => this.isLocalPeer(peer)
+        siteOf: (peer) => locality.siteOf(peer),
+        isLocal: (peer) => locality.isLocal(peer)
       }, { copies: REFERRAL_COPIES, ...init.referrals })
     this.downloader = new Downloader({
       blobs: this.castore.blobs,
@@ -128,8 +133,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       partials: this.partials,
       scores: this.scores,
       openStream: async (peer, protocol, options) => await this.host.dialProtocol(this.peerIdOf(peer), protocol, { signal: options?.signal }),
-      isLocal: (peer) => this.isLocalPeer(peer),
-      hasLocalPeers: () => this.hasLocalPeers()
+      isLocal: (peer) => locality.isLocal(peer),
+      hasLocalPeers: () => locality.hasLocalPeers()
     }, { ...(init.random !== undefined ? { random: init.random } : {}), ...init.downloader })
     this.announcer = new Announcer({
       pathInfos: this.castore.pathInfos,
@@ -447,60 +452,9 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     throw new NoProvidersError(`no peer delivered ${toHex(digest)}`)
   }
 
-  /**
-   * Whether `peer` is on the local network: connected over a private, unique-local or link-local
-   * address (what mDNS finds). Downloads ask such peers first, so a site fetches a file across
-   * its WAN link about once and shares it over the LAN.
-   */
+  /** Whether `peer` is on the local network (locality.ts). */
   isLocalPeer (peer: string): boolean {
-    try {
-      return this.host.getConnections(this.peerIdOf(peer)).some(c => isPrivateAddress(c.remoteAddr.toString()))
-    } catch {
-      return false
-    }
-  }
-
-  private sitesAt = -Infinity
-  private sites = new Map<string, number>()
-
-  /**
-   * The public address `peer` connects from, when at least one other connected peer shares it
-   * (several nodes of one site behind one gateway); undefined otherwise. Counted every 100 ms.
-   */
-  siteOf (peer: string): string | undefined {
-    const now = performance.now()
-    if (now - this.sitesAt > 100) {
-      this.sitesAt = now
-      const counts = new Map<string, Set<string>>()
-      for (const c of this.host.getConnections()) {
-        const ip = publicHost(c.remoteAddr.toString())
-        if (ip === undefined) continue
-        const set = counts.get(ip) ?? new Set()
-        set.add(c.remotePeer.toString())
-        counts.set(ip, set)
-      }
-      this.sites = new Map([...counts].map(([ip, set]) => [ip, set.size]))
-    }
-    let conns: Array<{ remoteAddr: { toString: () => string } }>
-    try { conns = this.host.getConnections(this.peerIdOf(peer)) } catch { return undefined }
-    for (const c of conns) {
-      const ip = publicHost(c.remoteAddr.toString())
-      if (ip !== undefined && (this.sites.get(ip) ?? 0) >= 2) return ip
-    }
-    return undefined
-  }
-
-  private localPeersAt = -Infinity
-  private localPeers = false
-
-  /** Whether some connected peer is on the local network (checked at most once a second). */
-  hasLocalPeers (): boolean {
-    const now = performance.now()
-    if (now - this.localPeersAt > 1000) {
-      this.localPeersAt = now
-      this.localPeers = this.host.getConnections().some(c => isPrivateAddress(c.remoteAddr.toString()))
-    }
-    return this.localPeers
+    return this.locality.isLocal(peer)
   }
 
   /** Peers currently connected, with their addresses. */
@@ -512,32 +466,6 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     }
     return [...out].map(([id, addrs]) => ({ id, addrs }))
   }
-}
-
-/** The host part of a multiaddr on a public address (IPv4, or an IPv6 /64), else undefined. */
-function publicHost (addr: string): string | undefined {
-  if (isPrivateAddress(addr)) return undefined
-  const v4 = /^\/ip4\/([\d.]+)/.exec(addr)
-  if (v4 !== null) return v4[1]
-  const v6 = /^\/ip6\/([0-9a-f:]+)/i.exec(addr)
-  if (v6 !== null) return v6[1].toLowerCase().split(':').slice(0, 4).join(':')
-  return undefined
-}
-
-/** A multiaddr on a private (RFC 1918), loopback, unique-local or link-local address. */
-export function isPrivateAddress (addr: string): boolean {
-  const v4 = /^\/ip4\/(\d+)\.(\d+)\.\d+\.\d+/.exec(addr)
-  if (v4 !== null) {
-    const a = Number(v4[1])
-    const b = Number(v4[2])
-    return a === 10 || a === 127 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 169 && b === 254)
-  }
-  const v6 = /^\/ip6\/([0-9a-f:]+)/i.exec(addr)
-  if (v6 !== null) {
-    const h = v6[1].toLowerCase()
-    return h === '::1' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h)
-  }
-  return false
 }
 
 export function createSwarm (components: SwarmComponents, init?: SwarmInit): Swarm {
