@@ -72,6 +72,8 @@ export interface Scenario {
     /** fraction of files shared with the first closure */
     shared: number
   }
+  /** real KiB a stream sends as one simulation event (default 256; net.ts) */
+  segmentKiB?: number
   sites?: SiteSpec[]
   wan?: WanSpec[]
   /** the seeder's site (default the first) */
@@ -163,7 +165,7 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
   const scale = 1 / sc.scaleDown
   const rng = new Rng(sc.seed)
   const bucketMs = (sc.bucketS ?? 5) * 1000
-  const net = new Net({ clock, rng: rng.fork(1), scale, wan: sc.wan, bucketMs })
+  const net = new Net({ clock, rng: rng.fork(1), scale, wan: sc.wan, bucketMs, segmentKiB: sc.segmentKiB })
   const dht = new ProviderIndex(net, rng.fork(2))
   const hub = await makePeerId(HUB_SEED)
   const key = generateSigningKey('cache.sim-1')

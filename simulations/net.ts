@@ -102,6 +102,12 @@ export interface NetInit {
   handshakeRtts?: number
   /** width of a chart time bucket (virtual ms) */
   bucketMs?: number
+  /**
+   * real KiB a stream puts on the wire at once (default 256). Each one is a simulation event
+   * (delivery, a message to the reader): larger segments make big runs faster, smaller ones
+   * interleave streams more finely.
+   */
+  segmentKiB?: number
 }
 
 interface Conn {
@@ -170,7 +176,15 @@ class Pipe {
       const size = item === FIN ? 0 : item.byteLength
       // what the segment costs on the wire, in simulation bytes: blob contents are already
       // scaled; requests, path infos, directories and framing are real-size metadata, scaled here
-      const wire = (stream.carriesContent ? size : size * this.net.scale) + FRAME_OVERHEAD * this.net.scale
+      let wire: number
+      if (stream.carriesContent) {
+        // the response header (status, size) is real-size metadata; the rest is blob content
+        const meta = Math.min(stream.metaLeft, size)
+        stream.metaLeft -= meta
+        wire = (size - meta) + (meta + FRAME_OVERHEAD) * this.net.scale
+      } else {
+        wire = (size + FRAME_OVERHEAD) * this.net.scale
+      }
       const t = this.net.transmit(stream, wire)
       if (t === undefined) continue
       this.inFlight += wire
@@ -208,6 +222,11 @@ export class SimStream extends EventTarget {
   tag: string | undefined
   /** this end sends blob contents (the server end of a blob request): counted unscaled */
   carriesContent = false
+  /** the request kind this server end answers (2: may be answered with a referral) */
+  requestKind = -1
+  /** leading bytes of this end's response that are metadata (status byte, size), counted scaled */
+  metaLeft = 0
+  private responded = false
   /** arrival time of the last message sent from this end (in-order delivery) */
   lastArrival = 0
   private buffer: Uint8Array[] = []
@@ -236,6 +255,12 @@ export class SimStream extends EventTarget {
     if (data.byteLength === 0) return true
     const bytes = data.slice()
     if (this.tag === undefined && this.direction === 'outbound' && this.protocol.includes('/fetch/')) this.setTag(bytes)
+    if (this.carriesContent && !this.responded) {
+      this.responded = true
+      // kind 2 answers with a status byte first: a referral (1) is a list of peer ids, metadata
+      if (this.requestKind === 2 && bytes[0] !== 0) this.carriesContent = false
+      else this.metaLeft = this.requestKind === 2 ? 9 : 8
+    }
     const seg = this.net.segment
     for (let at = 0; at < bytes.byteLength; at += seg) this.outQueue.push(bytes.subarray(at, Math.min(bytes.byteLength, at + seg)))
     this.unsent += bytes.byteLength
@@ -274,6 +299,7 @@ export class SimStream extends EventTarget {
       this.peer.tag = this.tag
       // blob requests (kind 0, and kind 2 that may be answered with a referral instead)
       this.peer.carriesContent = request[i + 1] === 0 || request[i + 1] === 2
+      this.peer.requestKind = request[i + 1]
     }
   }
 
@@ -401,7 +427,7 @@ export class Net {
   readonly window: number
   /** bytes on the way per connection direction (1 MiB real: a TCP congestion window) */
   readonly inFlightBytes: number
-  /** bytes a stream puts on the wire at once: 64 KiB real (a yamux frame), scaled, at least 256 */
+  /** bytes a stream puts on the wire at once: `segmentKiB` real (default 256 KiB), scaled, at least 256 */
   readonly segment: number
   readonly bucketMs: number
   relay: NetNode | undefined
@@ -417,7 +443,7 @@ export class Net {
     this.rng = init.rng
     this.scale = init.scale
     this.window = Math.max(16 * 1024, Math.round(16 * 1024 * 1024 * init.scale))
-    this.segment = Math.max(256, Math.round(64 * 1024 * init.scale))
+    this.segment = Math.max(256, Math.round((init.segmentKiB ?? 256) * 1024 * init.scale))
     this.inFlightBytes = Math.max(4 * this.segment, Math.round(1024 * 1024 * init.scale))
     this.bucketMs = init.bucketMs ?? 1000
     for (const w of init.wan ?? []) {

@@ -11,6 +11,8 @@
  *
  * Options: --nodes N, --paths P, --total-mib M, --scale-down S, --seed S, --out DIR,
  * --no-solo (skip the one-node reference), --no-baseline (liars: skip the run without liars),
+ * --baseline-from FILE (liars: take the run without liars from an earlier result, e.g. the
+ * flash crowd's JSON at the same N and seed),
  * --json (print the report on stdout).
  */
 import { readFileSync, readdirSync, existsSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -21,6 +23,11 @@ import { runScenario } from './harness.ts'
 import type { RunResult, Scenario } from './harness.ts'
 import { chartOf, makeReport, writeReport } from './report.ts'
 import { svgChart } from './chart.ts'
+
+// the swarm throws (and catches) an error per referral, timeout and abort: hundreds of thousands
+// in a 200-node run. Stack traces are a large share of the simulator's time; SIM_STACK_LIMIT=10
+// brings them back for debugging.
+Error.stackTraceLimit = Number(process.env.SIM_STACK_LIMIT ?? 0)
 
 const here = dirname(fileURLToPath(import.meta.url))
 const scenarioDir = join(here, 'scenarios')
@@ -34,6 +41,8 @@ interface Options {
   out: string
   solo: boolean
   baseline: boolean
+  /** a flash-crowd result JSON whose main run is the liars scenario's no-liar reference */
+  baselineFrom?: string
   json: boolean
   maxMinutes: number
   sizes?: number[]
@@ -59,6 +68,7 @@ function parseArgs (argv: string[]): { names: string[], opts: Options } {
     else if (a === '--out') opts.out = resolve(argv[++i])
     else if (a === '--no-solo') opts.solo = false
     else if (a === '--no-baseline') opts.baseline = false
+    else if (a === '--baseline-from') opts.baselineFrom = resolve(argv[++i])
     else if (a === '--json') opts.json = true
     else if (a === '--help' || a === '-h') { names.push('help') } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`)
     else names.push(a)
@@ -100,7 +110,7 @@ async function runOne (name: string, opts: Options): Promise<void> {
   const sc = loadScenario(name, opts)
   // the command as typed, without the output directory (no machine paths in results)
   const args = process.argv.slice(2)
-  const shown = args.filter((a, i) => a !== '--out' && args[i - 1] !== '--out' && a !== '--json')
+  const shown = args.filter((a, i) => a !== '--out' && args[i - 1] !== '--out' && a !== '--json').map((a, i, all) => all[i - 1] === '--baseline-from' ? a.split('/').slice(-1)[0] : a)
   const command = `npm run sim -- ${shown.join(' ')}`.trim()
   let solo: RunResult | undefined
   if (opts.solo && (sc.solo ?? true)) {
@@ -109,7 +119,13 @@ async function runOne (name: string, opts: Options): Promise<void> {
     log(`${sc.name}: one node alone took ${solo.completion.lastS?.toFixed(1)} virtual s (${solo.wallSeconds.toFixed(1)} s wall)`)
   }
   let baseline: RunResult | undefined
-  if (sc.liars !== undefined && (sc.liars.baseline ?? true) && opts.baseline) {
+  if (sc.liars !== undefined && opts.baselineFrom !== undefined) {
+    // the same crowd without liars, run before (e.g. the flash crowd at the same N and seed)
+    const prev = JSON.parse(readFileSync(opts.baselineFrom, 'utf8'))
+    if (prev.main?.completion === undefined) throw new Error(`${opts.baselineFrom}: not a simulation result`)
+    baseline = prev.main as RunResult
+    log(`${sc.name}: baseline without liars from ${opts.baselineFrom} (${prev.scenario ?? '?'}, ${prev.main.completion.expected} nodes, last node ${prev.main.completion.lastS} s)`)
+  } else if (sc.liars !== undefined && (sc.liars.baseline ?? true) && opts.baseline) {
     log(`${sc.name}: baseline without liars`)
     baseline = await runScenario(sc, { noLiars: true, log })
   }
@@ -135,7 +151,7 @@ async function scaleCheck (opts: Options): Promise<void> {
     const args = [join(here, 'run.ts'), 'flash-crowd', '--nodes', String(n), '--no-solo', '--json', '--out', join(opts.out, 'scale-runs')]
     if (opts.paths !== undefined) args.push('--paths', String(opts.paths))
     if (opts.totalMiB !== undefined) args.push('--total-mib', String(opts.totalMiB))
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: opts.maxMinutes * 60_000 * 1.5, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] })
+    const r = spawnSync(process.execPath, [...process.execArgv, ...args], { encoding: 'utf8', timeout: opts.maxMinutes * 60_000 * 1.5, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] })
     const wall = (Date.now() - t0) / 1000
     if (r.status !== 0) { log(`scale: ${n} nodes did not finish (${r.signal ?? r.status}) after ${wall.toFixed(0)} s`); rows.push({ nodes: n, wallSeconds: wall, peakRssMiB: NaN, virtualSeconds: NaN, completed: 'did not finish' }); break }
     const rep = JSON.parse(r.stdout.trim().split('\n').pop() as string)

@@ -383,28 +383,42 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
 
 /* ------------------------------------------------------------------ client */
 
-/** Byte source that fails with `PeerTimeoutError` when no piece arrives for `idleMs`. */
+/**
+ * Byte source that fails with `PeerTimeoutError` when no piece arrives for `idleMs` while it is
+ * waited for (time the consumer spends on a piece does not count). One timer per `idleMs`, re-armed
+ * for the time left when data came meanwhile, not one per piece: a blob stream is many pieces.
+ */
 export async function * withIdleTimeout (source: AsyncIterable<Uint8Array>, idleMs: number, onTimeout?: () => void): AsyncGenerator<Uint8Array> {
   const it = source[Symbol.asyncIterator]()
+  let since = performance.now()
+  let fail: ((err: Error) => void) | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const arm = (ms: number): void => {
+    timer = setTimeout(() => {
+      const idle = performance.now() - since
+      if (fail === undefined || idle < idleMs) {
+        arm(fail === undefined ? idleMs : idleMs - idle)
+        return
+      }
+      onTimeout?.()
+      fail(new PeerTimeoutError(`no data for ${idleMs} ms`))
+    }, ms)
+  }
+  arm(idleMs)
   try {
     while (true) {
-      let timer: NodeJS.Timeout | undefined
-      const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          onTimeout?.()
-          reject(new PeerTimeoutError(`no data for ${idleMs} ms`))
-        }, idleMs)
+      since = performance.now()
+      const next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        fail = reject
+        it.next().then(resolve, reject)
       })
-      let next: IteratorResult<Uint8Array>
-      try {
-        next = await Promise.race([it.next(), timeout])
-      } finally {
-        clearTimeout(timer)
-      }
+      fail = undefined
       if (next.done === true) return
       yield next.value
     }
   } finally {
+    fail = undefined
+    clearTimeout(timer)
     void it.return?.()
   }
 }
