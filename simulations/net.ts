@@ -744,6 +744,16 @@ export class SimHost extends EventTarget {
     for (const other of this.node.connected) {
       if (other.online) out.push({ remotePeer: other.peerId, remoteAddr: { toString: () => this.addressOf(other) } })
     }
+    if (this.net.wanLinks.size > 0) {
+      // sites joined by a WAN: mDNS finds every node of the site and libp2p connects to it
+      if (this.sitePeers === undefined || this.sitePeersOf !== this.net.nodes.size) {
+        this.sitePeersOf = this.net.nodes.size
+        this.sitePeers = [...this.net.nodes.values()].filter(n => n !== this.node && n.site === this.node.site)
+      }
+      for (const other of this.sitePeers) {
+        if (other.online && !this.node.connected.has(other)) out.push({ remotePeer: other.peerId, remoteAddr: { toString: () => this.addressOf(other) } })
+      }
+    }
     return out
   }
 
@@ -756,6 +766,8 @@ export class SimHost extends EventTarget {
   }
 
   private lanPeers: boolean | undefined
+  private sitePeers: NetNode[] | undefined
+  private sitePeersOf = 0
 
   async stop (): Promise<void> {}
 }

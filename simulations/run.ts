@@ -119,17 +119,24 @@ async function runOne (name: string, opts: Options): Promise<void> {
     log(`${sc.name}: one node alone took ${solo.completion.lastS?.toFixed(1)} virtual s (${solo.wallSeconds.toFixed(1)} s wall)`)
   }
   let baseline: RunResult | undefined
-  if (sc.liars !== undefined && opts.baselineFrom !== undefined) {
-    // the same crowd without liars, run before (e.g. the flash crowd at the same N and seed)
-    const prev = JSON.parse(readFileSync(opts.baselineFrom, 'utf8'))
-    if (prev.main?.completion === undefined) throw new Error(`${opts.baselineFrom}: not a simulation result`)
-    baseline = prev.main as RunResult
-    log(`${sc.name}: baseline without liars from ${opts.baselineFrom} (${prev.scenario ?? '?'}, ${prev.main.completion.expected} nodes, last node ${prev.main.completion.lastS} s)`)
-  } else if (sc.liars !== undefined && (sc.liars.baseline ?? true) && opts.baseline) {
+  if (sc.liars !== undefined && opts.baselineFrom === undefined && (sc.liars.baseline ?? true) && opts.baseline) {
     log(`${sc.name}: baseline without liars`)
     baseline = await runScenario(sc, { noLiars: true, log })
   }
   const main = await runScenario(sc, { log })
+  if (sc.liars !== undefined && opts.baselineFrom !== undefined) {
+    // the same crowd without liars, run before or alongside (e.g. the flash crowd at the same N
+    // and seed); read when this run is done
+    try {
+      const prev = JSON.parse(readFileSync(opts.baselineFrom, 'utf8'))
+      if (prev.main?.completion === undefined) throw new Error('not a simulation result')
+      baseline = prev.main as RunResult
+      log(`${sc.name}: baseline without liars from ${opts.baselineFrom} (${prev.scenario ?? '?'}, ${prev.main.completion.expected} nodes, last node ${prev.main.completion.lastS} s)`)
+    } catch (err: any) {
+      log(`${sc.name}: no baseline from ${opts.baselineFrom}: ${err.message}`)
+    }
+  }
+  if ((globalThis as any).__gw !== undefined) log(JSON.stringify((globalThis as any).__gw))
   const rep = makeReport(sc, command, main, solo, baseline)
   writeReport(opts.out, rep, chartOf(sc, main, solo, baseline))
   for (const f of rep.figures) log(`  ${f.pass === undefined ? ' ' : f.pass ? '✓' : '✗'} ${f.name}: ${f.value} (target ${f.target})`)

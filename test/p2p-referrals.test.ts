@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkRanges, loadKernel } from '../src/blake3/index.ts'
 import {
   Referrals, decodeRequest, encodeRequest, encodeReferral, receiveBlob, KIND_BLOB_REFERRABLE,
-  STATUS_DATA, STATUS_REFER, MAX_REFERRED, ReferredError, ProtocolError, Locality, isPrivateAddress
+  STATUS_DATA, STATUS_REFER, MAX_REFERRED, FLAG_WAIT, ReferredError, ProtocolError, Locality, isPrivateAddress
 } from '../src/p2p/index.ts'
 import { makeNode, removeDir, pattern } from './helpers/p2p.ts'
 import type { TestNode } from './helpers/p2p.ts'
@@ -80,6 +80,18 @@ describe('referrable requests on the wire', () => {
     const bad = encodeRequest({ kind: KIND_BLOB_REFERRABLE, digest, insist: false }).subarray(1)
     bad[33] = 0x80
     expect(() => decodeRequest(bad)).toThrow(/flags/)
+    bad[33] = 4
+    expect(() => decodeRequest(bad)).toThrow(/flags/)
+  })
+
+  it('round-trips the wait flag (a LAN peer waiting for our copy)', () => {
+    const digest = pattern(32, 5)
+    const f = encodeRequest({ kind: KIND_BLOB_REFERRABLE, digest, insist: false, wait: true })
+    expect(f[1 + 1 + 32]).toBe(FLAG_WAIT)
+    const req = decodeRequest(f.subarray(1))
+    expect(req.wait).toBe(true)
+    expect(req.insist).toBe(false)
+    expect(decodeRequest(encodeRequest({ kind: KIND_BLOB_REFERRABLE, digest, insist: true }).subarray(1)).wait).toBeUndefined()
   })
 
   async function * once (b: Uint8Array): AsyncGenerator<Uint8Array> { yield b }
@@ -170,6 +182,66 @@ describe('referrals between real nodes (loopback)', () => {
     expect(Buffer.concat(got).equals(Buffer.from(blob))).toBe(true)
     expect(c.swarm.downloader.stats.referrals).toBeGreaterThan(0)
     expect(c.swarm.downloader.stats.insisted).toBeGreaterThan(0)
+  }, 60_000)
+})
+
+describe('a site fetches across its WAN once (real nodes on loopback)', () => {
+  const nodes: TestNode[] = []
+  afterAll(async () => { for (const n of nodes) { await n.stop(); await removeDir(n.dir) } })
+
+  it('each piece leaves the far seeder once: its gateway fetches it, the others wait for the gateway', async () => {
+    // 16 pieces of 256 KiB
+    const blob = pattern(4 * 1024 * 1024 - 1000, 41)
+    let seederSent = 0
+    const seeder = await makeNode({ swarm: { fetchServer: { onSent: (bytes) => { seederSent += bytes } } } }); nodes.push(seeder)
+    const site: TestNode[] = []
+    for (let i = 0; i < 3; i++) {
+      const n = await makeNode({ swarm: { downloader: { pieceGroups: 16, deferMs: 20 } } })
+      nodes.push(n)
+      site.push(n)
+    }
+    const seederId = seeder.host.peerId.toString()
+    const ids = site.map(n => n.host.peerId.toString())
+    for (const n of site) {
+      await n.host.dial(multiaddr(seeder.addr))
+      for (const m of site) if (m !== n) await n.host.dial(multiaddr(m.addr))
+      // everything is on loopback here: make the seeder the far side of a WAN, the others the LAN
+      const me = n.host.peerId.toString()
+      Object.assign(n.swarm.locality, {
+        isLocal: (p: string) => ids.includes(p),
+        hasLocalPeers: () => true,
+        localPeers: () => ids.filter(p => p !== me)
+      })
+    }
+    const { digest } = await seeder.castore.blobs.put([blob], { size: blob.length })
+    await Promise.all(site.map(async n => { await n.swarm.downloader.fetchBlob(digest, [seederId], { size: blob.length }) }))
+    for (const n of site) {
+      const got: Uint8Array[] = []
+      for await (const piece of n.castore.blobs.read(digest)) got.push(piece)
+      expect(Buffer.concat(got).equals(Buffer.from(blob))).toBe(true)
+    }
+    // once, not three times (not twice either: the seeder's referral rule alone allows two copies)
+    expect(seederSent).toBeGreaterThanOrEqual(blob.length)
+    expect(seederSent).toBeLessThan(1.25 * blob.length)
+    expect(site.reduce((s, n) => s + n.swarm.downloader.stats.gatewayWaits, 0)).toBeGreaterThan(0)
+  }, 60_000)
+
+  it('a LAN peer that does not fetch the blob is not waited for', async () => {
+    const blob = pattern(2 * 1024 * 1024, 42)
+    const seeder = await makeNode(); nodes.push(seeder)
+    const idle = await makeNode(); nodes.push(idle)
+    const n = await makeNode({ swarm: { downloader: { pieceGroups: 16, deferMs: 20 } } }); nodes.push(n)
+    await n.host.dial(multiaddr(seeder.addr))
+    await n.host.dial(multiaddr(idle.addr))
+    const seederId = seeder.host.peerId.toString()
+    const idleId = idle.host.peerId.toString()
+    Object.assign(n.swarm.locality, { isLocal: (p: string) => p === idleId, hasLocalPeers: () => true, localPeers: () => [idleId] })
+    const { digest } = await seeder.castore.blobs.put([blob], { size: blob.length })
+    const t0 = performance.now()
+    await n.swarm.downloader.fetchBlob(digest, [seederId], { size: blob.length })
+    // the idle peer answers "not held" to the pieces it is gateway of: a few short waits, then afar
+    expect(performance.now() - t0).toBeLessThan(20_000)
+    expect(await n.castore.blobs.has(digest)).toBe(true)
   }, 60_000)
 })
 

@@ -82,7 +82,7 @@ describe('swarm simulations (small)', () => {
     expect(rep.main.integrity.corruptBytesAccepted).toBe(0)
   }, 180_000)
 
-  it('LAN + WAN: every node completes; each file crosses the WAN about once or twice for the far site', async () => {
+  it('LAN + WAN: every node completes; each file crosses the WAN about once for the far site', async () => {
     const rep = await sim('lan-wan')
     expect(rep.main.completion.completed).toBe(12)
     expect(rep.main.integrity.corruptBytesAccepted).toBe(0)
@@ -91,9 +91,11 @@ describe('swarm simulations (small)', () => {
     expect(wan.factor).toBeGreaterThanOrEqual(1)
     expect(wan.perFileMean).toBeGreaterThanOrEqual(1)
     expect(figure(rep, 'WAN bytes')).toBe(Math.round(wan.factor * 100) / 100)
-    // …and little more: files cross about once or twice for the whole far site (not once per
-    // node, 6× here), and the far site's nodes get most of their bytes from each other
-    expect(wan.factor).toBeLessThanOrEqual(2.5)
+    // …and little more: files cross about once for the whole far site (not once per node, 6×
+    // here): each blob or piece has a gateway in the site that fetches it from afar while the
+    // others wait for its copy; the far site's nodes get most of their bytes from each other
+    expect(wan.factor).toBeLessThanOrEqual(1.3)
+    expect(rep.main.network.downloader.gatewayWaits).toBeGreaterThan(0)
     const by = rep.main.network.verifiedBySource
     expect(by['b → b']).toBeGreaterThan((by['seeder → b'] ?? 0) + (by['a → b'] ?? 0))
   }, 180_000)

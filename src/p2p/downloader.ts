@@ -13,6 +13,11 @@
  *   referred peers do not hold the ranges yet (still receiving them), the blob or piece is put
  *   back and asked for again a little later (at most `maxDefers` times); when none of them can
  *   serve, the downloader insists on the last peer that referred it, which then serves.
+ * - A site (several nodes on one LAN) fetches each blob or piece across its WAN link about once:
+ *   when the providers are not on the LAN, every blob or piece has a gateway among the LAN
+ *   peers and this node (rendezvous hashing of its key). The gateway fetches it first and
+ *   from afar; the others ask the gateway (FLAG_WAIT) and wait while it is fetching it, for at
+ *   most GATEWAY_PATIENCE turns, then fetch it from afar themselves.
  * - Small blobs (≤ SMALL_BLOB) go in one request. Large blobs are split into fixed
  *   group-aligned pieces fetched by several slots at once; when no piece is left, an idle slot
  *   asks another peer for a piece still in flight (end game): the first verified copy wins and
@@ -54,6 +59,10 @@ export interface DownloaderComponents {
   isLocal?: (peer: string) => boolean
   /** whether this node has swarm peers on its local network at all */
   hasLocalPeers?: () => boolean
+  /** the connected peers on the local network (candidates for a blob's gateway) */
+  localPeers?: () => string[]
+  /** this node's peer id (it may be a blob's gateway itself) */
+  self?: string
 }
 
 export interface DownloaderInit {
@@ -97,6 +106,20 @@ export interface DownloadEvents {
 /** Times a blob or piece is put back, rather than fetched from a remote peer, while LAN peers may bring it soon. */
 const LOCAL_PATIENCE = 2
 
+/**
+ * Turns a blob or piece waits for its LAN gateway while the gateway says it is fetching it
+ * (about 3 minutes with the wait capped at GATEWAY_WAIT_MS), before fetching it from afar.
+ */
+const GATEWAY_PATIENCE = 48
+const GATEWAY_WAIT_MS = 4000
+/**
+ * Turns a blob or piece waits for a gateway that neither holds nor fetches it yet (about 12 s:
+ * the site's nodes go through a closure in about the same order, not in step), unless that peer
+ * answered so GATEWAY_MISSES times running: it is not fetching what we fetch.
+ */
+const GATEWAY_NOT_HELD_TURNS = 6
+const GATEWAY_MISSES = 32
+
 /** Most blobs or pieces whose referred peers are remembered for the next attempt. */
 const MAX_HINTS = 65_536
 
@@ -111,11 +134,14 @@ export interface FetchBlobOptions extends AbortOptions {
 /** What one request to one peer came to: the wanted ranges are in, or the peers it was referred to. */
 type Attempt = 'ok' | string[]
 
-/** One request for a blob (or a piece of it) to `peer`; throws when the peer failed. */
-type AttemptFn = (peer: string, insist: boolean, signal: AbortSignal | undefined) => Promise<Attempt>
+/** One request for a blob (or a piece of it) to `peer`; throws when the peer failed. `wait`: FLAG_WAIT. */
+type AttemptFn = (peer: string, insist: boolean, signal: AbortSignal | undefined, wait?: boolean) => Promise<Attempt>
 
-/** How chasing a blob or piece ended: in, or put back because the referred peers are still receiving it. */
-type Outcome = 'ok' | 'deferred'
+/**
+ * How chasing a blob or piece ended: in; put back because the referred peers are still
+ * receiving it; or put back because its LAN gateway is fetching it.
+ */
+type Outcome = 'ok' | 'deferred' | 'waiting'
 
 interface ObtainOptions {
   signal?: AbortSignal
@@ -127,6 +153,13 @@ interface ObtainOptions {
   patient?: boolean
   /** never insist (an end-game duplicate) */
   noInsist?: boolean
+  /** only peers on the LAN (an end-game duplicate of a site's node: never a second copy across the WAN) */
+  localOnly?: boolean
+  /**
+   * turns already waited for the LAN gateway of `key`, when it is to be asked before a peer afar
+   * (undefined: never); ends 'waiting' while the gateway fetches it
+   */
+  gatewayTurns?: number
   what: string
   /** key of the blob or piece: the peers last referred to for it are asked first next time */
   key: string
@@ -141,6 +174,8 @@ interface Piece {
   claims: number
   done: boolean
   defers: number
+  /** turns waited for the LAN gateway */
+  waits: number
   /** not to be asked for again before (performance.now()) */
   notBefore: number
   failures: number
@@ -152,7 +187,14 @@ interface QueuedBlob {
   digest: Uint8Array
   size: number
   defers: number
+  waits: number
   notBefore: number
+}
+
+/** When to ask again for something put back: doubling from `deferMs`; gateway waits capped at GATEWAY_WAIT_MS. */
+function backoff (deferMs: number, outcome: Outcome, turns: number): number {
+  const ms = deferMs * 2 ** Math.min(4, turns)
+  return outcome === 'waiting' ? Math.min(ms, GATEWAY_WAIT_MS) : ms
 }
 
 /** FNV-1a of `key` and `peer`: the rendezvous-hashing weight of a peer for a key. */
@@ -210,8 +252,12 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
   /** blob or piece key → peers referred to that did not hold it yet (asked first next time) */
   private readonly hints = new Map<string, string[]>()
   private readonly running = new Map<string, Promise<Outcome>>()
+  /** blobs being fetched (digest hex → fetches wanting it): a LAN peer waiting for them is told "later" */
+  private readonly fetching = new Map<string, number>()
+  /** LAN peers' "not held" answers to gateway requests in a row */
+  private readonly gatewayMisses = new Map<string, number>()
   /** counters (observability, simulations) */
-  readonly stats = { requests: 0, referrals: 0, notHeld: 0, deferred: 0, insisted: 0, failed: 0 }
+  readonly stats = { requests: 0, referrals: 0, notHeld: 0, deferred: 0, insisted: 0, failed: 0, gatewayWaits: 0 }
 
   constructor (components: DownloaderComponents, init: DownloaderInit = {}) {
     super()
@@ -271,40 +317,50 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     }
     const queue: QueuedBlob[] = []
     for (const f of files.values()) {
-      if (!(await this.components.blobs.has(f.digest, options))) queue.push({ ...f, defers: 0, notBefore: 0 })
+      if (!(await this.components.blobs.has(f.digest, options))) queue.push({ ...f, defers: 0, waits: 0, notBefore: 0 })
     }
     // random order: peers fetching the same tree at the same time hold different blobs early
     this.shuffle(queue)
+    // fetching from afar with LAN peers: first what this node is the site's gateway for
+    const site = this.fetchesFromAfar(peers)
+    if (site) this.gatewayFirst(queue, q => toHex(q.digest))
+    const wanted = queue.map(q => toHex(q.digest))
     let failure: unknown
-    let inFlight = 0
-    const worker = async (): Promise<void> => {
-      while (failure === undefined && (queue.length > 0 || inFlight > 0)) {
-        options.signal?.throwIfAborted()
-        const now = performance.now()
-        const i = queue.findIndex(q => q.notBefore <= now)
-        if (i < 0) {
-          // everything left is put back for a while, or in other workers' hands
-          const due = queue.length > 0 ? Math.min(...queue.map(q => q.notBefore)) - now : this.deferMs
-          await sleep(Math.max(1, Math.min(due, this.deferMs)), options.signal)
-          continue
-        }
-        const item = queue.splice(i, 1)[0]
-        inFlight++
-        try {
-          const outcome = await this.fetchBlobOnce(item.digest, peers, { ...options, size: item.size, allowDefer: item.defers < this.maxDefers, patient: item.defers < LOCAL_PATIENCE })
-          if (outcome === 'deferred') {
-            item.notBefore = performance.now() + this.deferMs * 2 ** Math.min(4, item.defers)
-            item.defers++
-            queue.push(item)
+    this.want(wanted, 1)
+    try {
+      let inFlight = 0
+      const worker = async (): Promise<void> => {
+        while (failure === undefined && (queue.length > 0 || inFlight > 0)) {
+          options.signal?.throwIfAborted()
+          const now = performance.now()
+          const i = queue.findIndex(q => q.notBefore <= now)
+          if (i < 0) {
+            // everything left is put back for a while, or in other workers' hands
+            const due = queue.length > 0 ? Math.min(...queue.map(q => q.notBefore)) - now : this.deferMs
+            await sleep(Math.max(1, Math.min(due, this.deferMs)), options.signal)
+            continue
           }
-        } catch (err) {
-          failure ??= err
-        } finally {
-          inFlight--
+          const item = queue.splice(i, 1)[0]
+          inFlight++
+          try {
+            const outcome = await this.fetchBlobOnce(item.digest, peers, { ...options, size: item.size, allowDefer: item.defers < this.maxDefers, patient: item.defers < LOCAL_PATIENCE, gatewayTurns: site ? item.waits : undefined })
+            if (outcome !== 'ok') {
+              item.notBefore = performance.now() + backoff(this.deferMs, outcome, outcome === 'waiting' ? item.waits : item.defers)
+              if (outcome === 'waiting') item.waits++
+              else item.defers++
+              queue.push(item)
+            }
+          } catch (err) {
+            failure ??= err
+          } finally {
+            inFlight--
+          }
         }
       }
+      await Promise.all(Array.from({ length: Math.min(this.blobConcurrency, queue.length) }, worker))
+    } finally {
+      this.want(wanted, -1)
     }
-    await Promise.all(Array.from({ length: Math.min(this.blobConcurrency, queue.length) }, worker))
     if (failure !== undefined) throw failure
     // all blobs are in: directories can be committed (leaves first, as received)
     if (!(await this.components.directories.has(node.digest, options))) {
@@ -336,23 +392,81 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
 
   /** Fetches one blob into the BlobStore (no-op if held). Concurrent calls for one digest share the work. */
   async fetchBlob (digest: Uint8Array, peers: string[], options: FetchBlobOptions): Promise<void> {
-    for (let defers = 0; ; defers++) {
-      const outcome = await this.fetchBlobOnce(digest, peers, { ...options, allowDefer: defers < this.maxDefers, patient: defers < LOCAL_PATIENCE })
-      if (outcome === 'ok') return
-      await sleep(this.deferMs * 2 ** Math.min(4, defers), options.signal)
-      options.signal?.throwIfAborted()
+    const hex = toHex(digest)
+    const site = this.fetchesFromAfar(peers)
+    this.want([hex], 1)
+    try {
+      let defers = 0
+      let waits = 0
+      while (true) {
+        const outcome = await this.fetchBlobOnce(digest, peers, { ...options, allowDefer: defers < this.maxDefers, patient: defers < LOCAL_PATIENCE, gatewayTurns: site ? waits : undefined })
+        if (outcome === 'ok') return
+        await sleep(backoff(this.deferMs, outcome, outcome === 'waiting' ? waits++ : defers++), options.signal)
+        options.signal?.throwIfAborted()
+      }
+    } finally {
+      this.want([hex], -1)
     }
   }
 
-  private async fetchBlobOnce (digest: Uint8Array, peers: string[], options: FetchBlobOptions & { allowDefer: boolean, patient?: boolean }): Promise<Outcome> {
+  /** Whether this node is fetching blob `hex` (for FLAG_WAIT requests: "later"). */
+  isFetching (hex: string): boolean {
+    return this.fetching.has(hex)
+  }
+
+  private want (hexes: string[], delta: number): void {
+    for (const h of hexes) {
+      const n = (this.fetching.get(h) ?? 0) + delta
+      if (n > 0) this.fetching.set(h, n)
+      else this.fetching.delete(h)
+    }
+  }
+
+  /** Whether some of `peers` are afar while this node has peers on its LAN (a site fetching through its WAN). */
+  private fetchesFromAfar (peers: string[]): boolean {
+    if (this.components.self === undefined || this.components.localPeers === undefined) return false
+    if (this.components.hasLocalPeers?.() !== true) return false
+    return peers.some(p => !this.isLocal(p))
+  }
+
+  /**
+   * The LAN gateway of `key`: of this node and its LAN peers, the one `key` hashes highest with
+   * (rendezvous hashing, so the site's nodes agree without talking). Undefined without LAN peers.
+   */
+  private gatewayOf (key: string): string | undefined {
+    const self = this.components.self
+    const local = this.components.localPeers?.() ?? []
+    if (self === undefined || local.length === 0) return undefined
+    let best = self
+    let bestScore = rendezvous(key, self)
+    for (const p of local) {
+      const score = rendezvous(key, p)
+      if (score > bestScore || (score === bestScore && p > best)) {
+        best = p
+        bestScore = score
+      }
+    }
+    return best
+  }
+
+  /** Moves the items this node is the gateway of to the front (stable: the random order stays within each part). */
+  private gatewayFirst<T> (items: T[], keyOf: (item: T) => string): void {
+    const self = this.components.self
+    const mine: T[] = []
+    const others: T[] = []
+    for (const it of items) (this.gatewayOf(keyOf(it)) === self ? mine : others).push(it)
+    items.splice(0, items.length, ...mine, ...others)
+  }
+
+  private async fetchBlobOnce (digest: Uint8Array, peers: string[], options: FetchBlobOptions & { allowDefer: boolean, patient?: boolean, gatewayTurns?: number }): Promise<Outcome> {
     const hex = toHex(digest)
     const running = this.running.get(hex)
     if (running !== undefined) return await running
     const p = (async (): Promise<Outcome> => {
       if (await this.components.blobs.has(digest, options)) return 'ok'
       if (options.size <= this.smallBlob) {
-        const outcome = await this.obtain(hex, peers, this.smallAttempt(digest, hex, options.size), { signal: options.signal, allowDefer: options.allowDefer, patient: options.patient, what: 'blob', key: hex })
-        if (outcome === 'deferred') return outcome
+        const outcome = await this.obtain(hex, peers, this.smallAttempt(digest, hex, options.size), { signal: options.signal, allowDefer: options.allowDefer, patient: options.patient, gatewayTurns: options.gatewayTurns, what: 'blob', key: hex })
+        if (outcome !== 'ok') return outcome
       } else {
         await this.fetchLarge(digest, hex, peers, options)
       }
@@ -396,8 +510,10 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     let bestCost = Infinity
     let remote: string | undefined
     let remoteScore = -1
-    for (const p of this.components.scores.rank(peers)) {
-      if (tried.has(p)) continue
+    // one pass, no sort: a pick is made per request, among up to hundreds of providers
+    const scores = this.components.scores
+    for (const p of peers) {
+      if (tried.has(p) || scores.isBanned(p)) continue
       if (this.isLocal(p)) {
         const cost = ((this.active.get(p) ?? 0) + 1) / this.components.scores.speed(p)
         if (cost < bestCost) {
@@ -440,6 +556,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     const receiving: string[] = []
     let hops = 0
     let stillReceiving = 0
+    let gatewayAsked = false
     const errors: string[] = []
     while (true) {
       o.signal?.throwIfAborted()
@@ -469,15 +586,34 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       }
       peer ??= this.pickPeer(peers, tried, o.key)
       if (peer === undefined) break
+      if (o.localOnly === true && !this.isLocal(peer)) break
+      let askGateway = false
+      if (o.gatewayTurns !== undefined && o.gatewayTurns < GATEWAY_PATIENCE && !gatewayAsked && !this.isLocal(peer)) {
+        // about to cross the WAN: the site's gateway for this key first (unless it is us)
+        gatewayAsked = true
+        const gw = this.gatewayOf(o.key)
+        if (gw !== undefined && gw !== this.components.self && !tried.has(gw) && !this.components.scores.isBanned(gw)) {
+          if (viaReferral) referred.unshift(peer)
+          peer = gw
+          viaReferral = false
+          askGateway = true
+        }
+      }
       tried.add(peer)
       const release = await this.requestSlot(o.signal)
       this.busy(peer, 1)
       this.stats.requests++
       try {
-        const r = await attempt(peer, false, follow(o.signal))
+        const r = await attempt(peer, false, follow(o.signal), askGateway)
         if (r === 'ok') {
           // this peer delivered: others asking for the same key may try it too
           return 'ok'
+        }
+        if (askGateway) this.gatewayMisses.delete(peer)
+        if (askGateway && r.length === 0) {
+          // the gateway is fetching it from afar: wait for its copy
+          this.stats.gatewayWaits++
+          return 'waiting'
         }
         this.stats.referrals++
         referrers.unshift(peer)
@@ -493,6 +629,16 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         if (viaReferral && err instanceof NotHeldError) {
           stillReceiving++
           receiving.push(peer)
+        }
+        if (askGateway && err instanceof NotHeldError) {
+          // the gateway has not come to it yet: wait a little, unless it never fetches what we do
+          const misses = (this.gatewayMisses.get(peer) ?? 0) + 1
+          this.gatewayMisses.set(peer, misses)
+          if (this.gatewayMisses.size > 4096) this.gatewayMisses.delete(this.gatewayMisses.keys().next().value as string)
+          if (misses < GATEWAY_MISSES && (o.gatewayTurns ?? Infinity) < GATEWAY_NOT_HELD_TURNS) {
+            this.stats.gatewayWaits++
+            return 'waiting'
+          }
         }
         errors.push(`${peer}: ${err.name}: ${err.message}`)
       } finally {
@@ -537,7 +683,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
 
   /** One whole-blob request (small blobs: fetched into memory, then stored). */
   private smallAttempt (digest: Uint8Array, hex: string, size: number): AttemptFn {
-    return async (peer, insist, signal) => {
+    return async (peer, insist, signal, wait) => {
       const buf = new Uint8Array(size)
       const t0 = performance.now()
       const stream = await this.components.openStream(peer, FETCH_PROTOCOL, { signal })
@@ -546,7 +692,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
           signal,
           size,
           idleTimeoutMs: this.idleTimeoutMs,
-          ...(this.referrals ? { referrable: { insist } } : {}),
+          ...(this.referrals ? { referrable: { insist, wait } } : {}),
           onSize: () => { this.components.scores.recordRtt(peer, performance.now() - t0) },
           onData: (item: DecodedData) => {
             buf.set(item.data, item.offset)
@@ -578,9 +724,11 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       const pieces: Piece[] = []
       for (let s = 0; s < chunks; s += unit) {
         const e = Math.min(s + unit, chunks)
-        pieces.push({ start: s, end: e, active: new Map(), claims: 0, done: partial.verified.covers(s, e), defers: 0, notBefore: 0, failures: 0, duplicated: false })
+        pieces.push({ start: s, end: e, active: new Map(), claims: 0, done: partial.verified.covers(s, e), defers: 0, waits: 0, notBefore: 0, failures: 0, duplicated: false })
       }
       this.shuffle(pieces)
+      const site = this.fetchesFromAfar(peers)
+      if (site) this.gatewayFirst(pieces, p => `${hex}:${p.start}`)
       // chunks verified and received (possibly still being written): what no one needs to fetch again
       const state = { unflushed: 0, lastFlush: performance.now(), received: partial.verified }
       let changed: () => void = () => {}
@@ -601,7 +749,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         return undefined
       }
 
-      const pieceAttempt = (piece: Piece, ctl: AbortController): AttemptFn => async (peer, insist, signal) => {
+      const pieceAttempt = (piece: Piece, ctl: AbortController): AttemptFn => async (peer, insist, signal, wait) => {
         const want = ChunkRanges.from(piece.start, piece.end).difference(state.received)
         if (want.isEmpty()) return 'ok'
         piece.active.set(ctl, peer)
@@ -638,7 +786,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
             size,
             ranges: want,
             idleTimeoutMs: this.idleTimeoutMs,
-            ...(this.referrals ? { referrable: { insist } } : {}),
+            ...(this.referrals ? { referrable: { insist, wait } } : {}),
             onSize: () => { this.components.scores.recordRtt(peer, performance.now() - t0) },
             onParent: (p) => { partial.writeParent(p.offset, p.pair) },
             onData: async (item: DecodedData) => {
@@ -708,12 +856,15 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
               allowDefer: duplicate || piece.defers < this.maxDefers,
               patient: !duplicate && piece.defers < LOCAL_PATIENCE,
               noInsist: duplicate,
+              localOnly: duplicate && site,
+              gatewayTurns: site && !duplicate ? piece.waits : undefined,
               what: `blob ${hex} chunks [${piece.start}, ${piece.end}) of`,
               key: `${hex}:${piece.start}`
             })
-            if (outcome === 'deferred' && !duplicate && !piece.done) {
-              piece.notBefore = performance.now() + this.deferMs * 2 ** Math.min(4, piece.defers)
-              piece.defers++
+            if (outcome !== 'ok' && !duplicate && !piece.done) {
+              piece.notBefore = performance.now() + backoff(this.deferMs, outcome, outcome === 'waiting' ? piece.waits : piece.defers)
+              if (outcome === 'waiting') piece.waits++
+              else piece.defers++
             }
           } catch (err) {
             options.signal?.throwIfAborted()

@@ -34,6 +34,10 @@
  *     kind 1 (directory tree): body = empty
  *     kind 2 (blob ranges, may be referred): body = flags:u8 ‖ ranges as kind 0
  *                                     flags bit 0 = insist (serve, do not refer)
+ *                                     flags bit 1 = wait: the asker, on the responder's local
+ *                                     network, would rather wait for the responder's own copy
+ *                                     than fetch across its WAN: "ask again later" when the
+ *                                     responder is fetching the blob itself, instead of not held
  *   response, kind 0 = size:u64le ‖ bao-tree pre-order encoding of the ranges (16 KiB groups)
  *   response, kind 1 = frames varint(len) ‖ encoded castore Directory, root first, each once
  *   response, kind 2 = 0x00 ‖ the kind-0 response
@@ -64,6 +68,8 @@ export const KIND_DIRECTORY = 1
 export const KIND_BLOB_REFERRABLE = 2
 /** kind-2 flag: serve even if the ranges were sent to enough peers already (no referral) */
 export const FLAG_INSIST = 1
+/** kind-2 request flag: answer "later" rather than "not held" when fetching the blob yourself */
+export const FLAG_WAIT = 2
 /** kind-2 response status: the blob response follows */
 export const STATUS_DATA = 0
 /** kind-2 response status: a referral follows */
@@ -78,11 +84,13 @@ export interface FetchRequest {
   ranges?: ChunkRanges
   /** kind 2 only */
   insist?: boolean
+  /** kind 2 only: a LAN peer waiting for this node's copy (FLAG_WAIT) */
+  wait?: boolean
 }
 
 export function encodeRequest (req: FetchRequest): Uint8Array {
   const parts: Uint8Array[] = [new Uint8Array([req.kind]), req.digest]
-  if (req.kind === KIND_BLOB_REFERRABLE) parts.push(new Uint8Array([req.insist === true ? FLAG_INSIST : 0]))
+  if (req.kind === KIND_BLOB_REFERRABLE) parts.push(new Uint8Array([(req.insist === true ? FLAG_INSIST : 0) | (req.wait === true ? FLAG_WAIT : 0)]))
   if (req.kind === KIND_BLOB || req.kind === KIND_BLOB_REFERRABLE) {
     const b = (req.ranges ?? ChunkRanges.all()).boundaries
     parts.push(encodeVarint(b.length))
@@ -108,7 +116,7 @@ export function decodeRequest (payload: Uint8Array): FetchRequest {
   if (kind === KIND_BLOB_REFERRABLE) {
     if (payload.byteLength < 34) throw new ProtocolError('request too short')
     flags = payload[33]
-    if ((flags & ~FLAG_INSIST) !== 0) throw new ProtocolError(`unknown request flags ${flags}`)
+    if ((flags & ~(FLAG_INSIST | FLAG_WAIT)) !== 0) throw new ProtocolError(`unknown request flags ${flags}`)
   }
   let { value: n, offset } = decodeVarint(payload, kind === KIND_BLOB_REFERRABLE ? 34 : 33)
   if (n > 4096) throw new ProtocolError('too many range boundaries')
@@ -124,7 +132,7 @@ export function decodeRequest (payload: Uint8Array): FetchRequest {
   }
   if (offset !== payload.byteLength) throw new ProtocolError('trailing bytes in request')
   const ranges = ChunkRanges.fromBoundaries(b)
-  return kind === KIND_BLOB ? { kind, digest, ranges } : { kind, digest, ranges, insist: (flags & FLAG_INSIST) !== 0 }
+  return kind === KIND_BLOB ? { kind, digest, ranges } : { kind, digest, ranges, insist: (flags & FLAG_INSIST) !== 0, ...((flags & FLAG_WAIT) !== 0 ? { wait: true } : {}) }
 }
 
 /** A kind-2 referral response: status ‖ varint(n) ‖ n × (varint(len) ‖ peer id, UTF-8). */
@@ -192,6 +200,8 @@ export interface FetchServerInit {
   onServe?: (req: FetchRequest, result: 'ok' | 'not-held' | 'referred' | 'error') => void
   /** who was sent what: kind-2 requests for ranges sent to enough peers are referred to them (referrals.ts) */
   referrals?: Referrals
+  /** whether this node is fetching blob `hex` itself (a FLAG_WAIT request is then told "later") */
+  fetching?: (hex: string) => boolean
   /** called with any error that ended a served stream */
   onError?: (err: Error) => void
   /** upload limit shared by every stream served with this init (`createRateLimiter`) */
@@ -312,6 +322,13 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
     if (req.kind === KIND_BLOB || req.kind === KIND_BLOB_REFERRABLE) {
       const held = await openServable(components, req.digest, req.ranges ?? ChunkRanges.all(), init)
       if (held === undefined) {
+        if (req.kind === KIND_BLOB_REFERRABLE && req.wait === true && init.fetching?.(toHex(req.digest)) === true) {
+          // a LAN peer waits for our copy: "ask again later"
+          await send(stream, encodeReferral([]))
+          await stream.close()
+          init.onServe?.(req, 'referred')
+          return
+        }
         init.onServe?.(req, 'not-held')
         await stream.close()
         return
@@ -397,7 +414,8 @@ export async function * withIdleTimeout (source: AsyncIterable<Uint8Array>, idle
     timer = setTimeout(() => {
       const idle = performance.now() - since
       if (fail === undefined || idle < idleMs) {
-        arm(fail === undefined ? idleMs : idleMs - idle)
+        // at least 1 ms: a remainder rounded to nothing would re-arm at the same instant forever
+        arm(fail === undefined ? idleMs : Math.max(1, idleMs - idle))
         return
       }
       onTimeout?.()
@@ -503,8 +521,8 @@ export async function receiveBlob (source: ByteSource | ByteReader, options: Rec
 
 export interface FetchBlobOptions extends Omit<ReceiveBlobOptions, 'digest' | 'referrable'> {
   idleTimeoutMs?: number
-  /** send a kind-2 request: the peer may answer with a referral (`ReferredError`) unless `insist` */
-  referrable?: { insist: boolean }
+  /** send a kind-2 request: the peer may answer with a referral (`ReferredError`) unless `insist`; `wait`: FLAG_WAIT */
+  referrable?: { insist: boolean, wait?: boolean }
 }
 
 /**
@@ -515,7 +533,7 @@ export async function fetchBlobOnStream (stream: Stream, digest: Uint8Array, opt
   try {
     const req: FetchRequest = options.referrable === undefined
       ? { kind: KIND_BLOB, digest, ranges: options.ranges }
-      : { kind: KIND_BLOB_REFERRABLE, digest, ranges: options.ranges, insist: options.referrable.insist }
+      : { kind: KIND_BLOB_REFERRABLE, digest, ranges: options.ranges, insist: options.referrable.insist, ...(options.referrable.wait === true ? { wait: true } : {}) }
     await send(stream, encodeRequest(req), options)
     await stream.close(options)
     const source = withIdleTimeout(readStream(stream, options), options.idleTimeoutMs ?? IDLE_TIMEOUT_MS)

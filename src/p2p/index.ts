@@ -10,7 +10,7 @@ export type { Host, HostInit, HostServices, EncrypterName } from './host.ts'
 export {
   serveFetch, openServable, fetchBlobOnStream, fetchDirectoriesOnStream, receiveBlob, receiveDirectories,
   encodeRequest, decodeRequest, encodeReferral, withIdleTimeout, blobReader, createRateLimiter, KIND_BLOB, KIND_DIRECTORY,
-  KIND_BLOB_REFERRABLE, FLAG_INSIST, STATUS_DATA, STATUS_REFER, MAX_REFERRED
+  KIND_BLOB_REFERRABLE, FLAG_INSIST, FLAG_WAIT, STATUS_DATA, STATUS_REFER, MAX_REFERRED
 } from './fetch-protocol.ts'
 export type { FetchRequest, FetchServerInit, RateLimiter, FetchServerComponents, ReceiveBlobOptions, ReceiveResult, ServablePartial, PartialSource, ServableBlob } from './fetch-protocol.ts'
 export { servePathInfo, requestPathInfo } from './path-info-protocol.ts'

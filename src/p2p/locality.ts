@@ -6,8 +6,8 @@
  * once and shares it over its LAN.
  *
  * Asked on every request (and for every recipient a referral considers), so answers are kept
- * for `refreshMs` (a peer's own connections are read when it is first asked about, all
- * connections at most once per `refreshMs` for the per-host counts).
+ * for `refreshMs` (default 1 s; a peer's own connections are read when it is first asked
+ * about, all connections at most once per `refreshMs` for the per-host counts).
  */
 export interface LocalityConnection {
   remotePeer: { toString: () => string }
@@ -34,10 +34,11 @@ export class Locality {
   private places = new Map<string, Place | undefined>()
   private hostPeers = new Map<string, number>()
   private anyLocal = false
+  private local: string[] = []
 
   constructor (components: LocalityComponents, init: { refreshMs?: number } = {}) {
     this.components = components
-    this.refreshMs = init.refreshMs ?? 100
+    this.refreshMs = init.refreshMs ?? 1000
   }
 
   /** Refreshes the per-host counts; the places of single peers are looked up when first asked. */
@@ -48,14 +49,19 @@ export class Locality {
     this.places = new Map()
     const hostPeers = new Map<string, Set<string>>()
     let anyLocal = false
+    const local = new Set<string>()
     for (const c of this.components.connections()) {
       const addr = c.remoteAddr.toString()
-      if (isPrivateAddress(addr)) anyLocal = true
+      if (isPrivateAddress(addr)) {
+        anyLocal = true
+        local.add(c.remotePeer.toString())
+      }
       const host = publicHost(addr)
       if (host !== undefined) hostPeers.set(host, (hostPeers.get(host) ?? new Set()).add(c.remotePeer.toString()))
     }
     this.hostPeers = new Map([...hostPeers].map(([h, s]) => [h, s.size]))
     this.anyLocal = anyLocal
+    this.local = [...local]
   }
 
   /** Where `peer` is, from its own connections (undefined: not connected), memoised per refresh. */
@@ -81,6 +87,12 @@ export class Locality {
   /** Whether `peer` is connected over a local-network address. */
   isLocal (peer: string): boolean {
     return this.place(peer)?.local === true
+  }
+
+  /** The connected peers on the local network. */
+  localPeers (): string[] {
+    this.refresh()
+    return this.local
   }
 
   /** Whether some connected peer is on the local network. */

@@ -44,6 +44,8 @@ export interface ReferralsComponents {
 /** A requester gets fresh copies while it has had at most this × the average, plus `SHARE_MIN`. */
 const SHARE_SLACK = 1.25
 const SHARE_MIN = 8
+/** How often the average share is recomputed (ms). */
+const SHARE_REFRESH_MS = 250
 
 interface Recipient {
   peer: string
@@ -73,6 +75,9 @@ export class Referrals {
   private readonly sends = new Map<string, number>()
   /** referrals given (observability) */
   referred = 0
+  private shareAt = -Infinity
+  private shareAvg = 0
+  private shareN = 0
 
   constructor (components: ReferralsComponents = {}, init: ReferralsInit = {}) {
     this.copies = init.copies ?? 2
@@ -128,18 +133,28 @@ export class Referrals {
     return this.shuffle(holding).slice(0, this.maxReferred)
   }
 
-  /** Whether `peer` has been sent clearly more requests than the average connected requester. */
+  /**
+   * Whether `peer` has been sent clearly more requests than the average connected requester.
+   * The average is taken at most once per SHARE_REFRESH_MS: asked on every request, it would
+   * cost a pass over every requester each time.
+   */
   private overShare (peer: string): boolean {
-    let total = 0
-    let n = 0
-    for (const [p, c] of this.sends) {
-      if (p !== peer && !this.isConnected(p)) continue
-      total += c
-      n++
+    const now = performance.now()
+    if (now - this.shareAt > SHARE_REFRESH_MS) {
+      this.shareAt = now
+      let total = 0
+      let n = 0
+      for (const [p, c] of this.sends) {
+        if (!this.isConnected(p)) continue
+        total += c
+        n++
+      }
+      this.shareAvg = n > 0 ? total / n : 0
+      this.shareN = n
     }
-    if (!this.sends.has(peer)) n++
-    if (n < 2) return false
-    return (this.sends.get(peer) ?? 0) > (total / n) * SHARE_SLACK + SHARE_MIN
+    const mine = this.sends.get(peer) ?? 0
+    if (this.shareN + (mine === 0 ? 1 : 0) < 2) return false
+    return mine > this.shareAvg * SHARE_SLACK + SHARE_MIN
   }
 
   /** Records that `ranges` of blob `hex` are being sent to `peer`. */

@@ -134,7 +134,9 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       scores: this.scores,
       openStream: async (peer, protocol, options) => await this.host.dialProtocol(this.peerIdOf(peer), protocol, { signal: options?.signal }),
       isLocal: (peer) => locality.isLocal(peer),
-      hasLocalPeers: () => locality.hasLocalPeers()
+      hasLocalPeers: () => locality.hasLocalPeers(),
+      localPeers: () => locality.localPeers(),
+      self: this.host.peerId.toString()
     }, { ...(init.random !== undefined ? { random: init.random } : {}), ...init.downloader })
     this.announcer = new Announcer({
       pathInfos: this.castore.pathInfos,
@@ -196,7 +198,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       try { await serve(stream, peer, ticket) } finally { ticket?.release() }
     }
     // one init object for every stream: it also keys the server's outboard cache
-    const fetchInit: FetchServerInit = { referrals: this.referrals, ...this.init.fetchServer }
+    const fetchInit: FetchServerInit = { referrals: this.referrals, fetching: (hex) => this.downloader.isFetching(hex), ...this.init.fetchServer }
     await this.host.handle(FETCH_PROTOCOL, limited(async (stream, peer, ticket) => { await serveFetch(stream, components, fetchInit, peer, ticket?.bytes) }), { maxInboundStreams: 256, maxOutboundStreams: 256 })
     await this.host.handle(PATH_INFO_PROTOCOL, limited(async (stream) => { await servePathInfo(stream, { pathInfos: this.servedPathInfos }) }), { maxInboundStreams: 64, maxOutboundStreams: 64 })
     if (this.init.serveEris ?? true) {
