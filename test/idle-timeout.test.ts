@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest'
+import { describe, it, expect, vi } from 'vitest'
 import { withIdleTimeout } from '../src/p2p/fetch-protocol.ts'
 import { PeerTimeoutError } from '../src/p2p/errors.ts'
 
@@ -65,5 +65,22 @@ describe('withIdleTimeout', () => {
     await expect(collect(withIdleTimeout(broken(), 30, () => { fired++ }))).rejects.toThrow('reset by peer')
     await sleep(80)
     expect(fired).toBe(0)
+  })
+
+  it('leaves no timer behind when the reader stops without closing it', async () => {
+    vi.useFakeTimers()
+    try {
+      let fired = 0
+      const src = withIdleTimeout(drip(5, 10), 100, () => { fired++ })
+      const first = src.next()
+      await vi.advanceTimersByTimeAsync(10)
+      expect((await first).value?.[0]).toBe(0)
+      // the reader keeps the generator but never asks again (never calls return())
+      await vi.advanceTimersByTimeAsync(1000)
+      expect(vi.getTimerCount()).toBe(0)
+      expect(fired).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

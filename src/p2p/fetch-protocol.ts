@@ -408,26 +408,29 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
 export async function * withIdleTimeout (source: AsyncIterable<Uint8Array>, idleMs: number, onTimeout?: () => void): AsyncGenerator<Uint8Array> {
   const it = source[Symbol.asyncIterator]()
   let since = performance.now()
+  /** set while a piece is waited for */
   let fail: ((err: Error) => void) | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
-  const arm = (ms: number): void => {
-    timer = setTimeout(() => {
-      const idle = performance.now() - since
-      if (fail === undefined || idle < idleMs) {
-        // at least 1 ms: a remainder rounded to nothing would re-arm at the same instant forever
-        arm(fail === undefined ? idleMs : Math.max(1, idleMs - idle))
-        return
-      }
-      onTimeout?.()
-      fail(new PeerTimeoutError(`no data for ${idleMs} ms`))
-    }, ms)
+  const fire = (): void => {
+    timer = undefined
+    // not waiting (the consumer holds a piece, or left without closing us): armed again at the
+    // next wait. A timer re-armed here would keep an abandoned reader's process alive.
+    if (fail === undefined) return
+    const idle = performance.now() - since
+    if (idle < idleMs) {
+      // at least 1 ms: a remainder rounded to nothing would fire at the same instant forever
+      timer = setTimeout(fire, Math.max(1, idleMs - idle))
+      return
+    }
+    onTimeout?.()
+    fail(new PeerTimeoutError(`no data for ${idleMs} ms`))
   }
-  arm(idleMs)
   try {
     while (true) {
       since = performance.now()
       const next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
         fail = reject
+        timer ??= setTimeout(fire, idleMs)
         it.next().then(resolve, reject)
       })
       fail = undefined
