@@ -422,11 +422,15 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     }
   }
 
-  /** Whether some of `peers` are afar while this node has peers on its LAN (a site fetching through its WAN). */
+  /**
+   * Whether every one of `peers` is afar while this node has peers on its LAN: a site fetching
+   * through its WAN link. (With a provider on the LAN the site is not fetching from afar: the
+   * LAN provider is asked first and refers within the LAN.)
+   */
   private fetchesFromAfar (peers: string[]): boolean {
     if (this.components.self === undefined || this.components.localPeers === undefined) return false
     if (this.components.hasLocalPeers?.() !== true) return false
-    return peers.some(p => !this.isLocal(p))
+    return peers.length > 0 && peers.every(p => !this.isLocal(p))
   }
 
   /**
