@@ -7,7 +7,8 @@
  *   npm run sim -- all                       every scenario, one after the other
  *   npm run sim -- liars --nodes 20 --paths 40 --total-mib 160 --out /tmp/sim
  *   npm run sim -- scale --max-minutes 10    the scale check (largest N in the time, memory vs N;
- *                                            --sizes 10,25,50 to choose the N tried)
+ *                                            --sizes 10,25,50 to choose the N tried; --from
+ *                                            a.json,b.json to tabulate flash-crowd runs made before)
  *
  * Options: --nodes N, --paths P, --total-mib M, --scale-down S, --seed S, --out DIR,
  * --no-solo (skip the one-node reference), --no-baseline (liars: skip the run without liars),
@@ -46,6 +47,8 @@ interface Options {
   json: boolean
   maxMinutes: number
   sizes?: number[]
+  /** scale check: tabulate these flash-crowd results instead of running */
+  from?: string[]
 }
 
 function parseArgs (argv: string[]): { names: string[], opts: Options } {
@@ -65,6 +68,7 @@ function parseArgs (argv: string[]): { names: string[], opts: Options } {
     else if (a === '--seed') opts.seed = num()
     else if (a === '--max-minutes') opts.maxMinutes = num()
     else if (a === '--sizes') opts.sizes = argv[++i].split(',').map(Number)
+    else if (a === '--from') opts.from = argv[++i].split(',').map(f => resolve(f))
     else if (a === '--out') opts.out = resolve(argv[++i])
     else if (a === '--no-solo') opts.solo = false
     else if (a === '--no-baseline') opts.baseline = false
@@ -150,7 +154,15 @@ async function runOne (name: string, opts: Options): Promise<void> {
  */
 async function scaleCheck (opts: Options): Promise<void> {
   const rows: Array<{ nodes: number, wallSeconds: number, peakRssMiB: number, virtualSeconds: number, completed: string }> = []
-  const sizes = opts.sizes ?? [10, 25, 50, 100, 200, 300, 400]
+  const sizes = opts.from !== undefined ? [] : opts.sizes ?? [10, 25, 50, 100, 200, 300, 400]
+  for (const f of opts.from ?? []) {
+    // runs made earlier (e.g. alongside other runs, which inflates their wall time)
+    const rep = JSON.parse(readFileSync(f, 'utf8'))
+    const m = rep.main
+    rows.push({ nodes: m.completion.expected, wallSeconds: m.wallSeconds, peakRssMiB: m.peakRssMiB, virtualSeconds: m.virtualSeconds, completed: `${m.completion.completed}/${m.completion.expected}` })
+    log(`scale: ${m.completion.expected} nodes (${f.split('/').slice(-2).join('/')}): ${m.wallSeconds.toFixed(0)} s wall, ${m.peakRssMiB} MiB peak RSS`)
+  }
+  rows.sort((a, b) => a.nodes - b.nodes)
   for (const n of sizes) {
     if (opts.nodes !== undefined && n > opts.nodes) break
     log(`scale: ${n} nodes`)
@@ -175,7 +187,10 @@ async function scaleCheck (opts: Options): Promise<void> {
     { kind: 'line', title: 'Wall time vs N', xLabel: 'nodes', yLabel: 'seconds', series: [{ label: 'wall s', points: pts.map(r => [r.nodes, r.wallSeconds]), color: '#1f77b4' }] },
     { kind: 'line', title: 'Peak memory vs N', xLabel: 'nodes', yLabel: 'MiB RSS', series: [{ label: 'peak RSS', points: pts.map(r => [r.nodes, r.peakRssMiB]), color: '#d62728' }] }
   ], `flash-crowd scale check on this machine; limit ${opts.maxMinutes} min per run`))
-  const md = ['# Scale check', '', `Flash crowd at growing N, one process per run; limit ${opts.maxMinutes} minutes. Largest N within the limit: **${result.largestN}**.`, '', '![scale](scale.svg)', '', '| nodes | wall s | peak RSS MiB | virtual s | completed |', '|---|---|---|---|---|',
+  const how = opts.from !== undefined
+    ? `Tabulated from flash-crowd runs made before (\`--from\`); those runs shared this machine's 2 cores with 1–4 other runs, so their wall times are upper bounds. Largest N within ${opts.maxMinutes} minutes among them: **${result.largestN}**.`
+    : `Flash crowd at growing N, one process per run; limit ${opts.maxMinutes} minutes. Largest N within the limit: **${result.largestN}**.`
+  const md = ['# Scale check', '', how, '', '![scale](scale.svg)', '', '| nodes | wall s | peak RSS MiB | virtual s | completed |', '|---|---|---|---|---|',
     ...rows.map(r => `| ${r.nodes} | ${r.wallSeconds.toFixed(0)} | ${r.peakRssMiB} | ${Number.isFinite(r.virtualSeconds) ? r.virtualSeconds.toFixed(0) : '–'} | ${r.completed} |`), '']
   writeFileSync(join(opts.out, 'scale.md'), md.join('\n'))
   log(`scale: largest N within ${opts.maxMinutes} min: ${result.largestN}; wrote ${join(opts.out, 'scale.{json,svg,md}')}`)
