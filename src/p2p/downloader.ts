@@ -108,10 +108,9 @@ const LOCAL_PATIENCE = 2
 
 /**
  * Turns a blob or piece waits for its LAN gateway while the gateway says it is fetching it
- * (about 13 minutes with the wait capped at GATEWAY_WAIT_MS: a site's WAN link may need minutes
- * for a closure, and a gateway whose fetch fails stops saying so), before fetching it from afar.
+ * (about 3 minutes with the wait capped at GATEWAY_WAIT_MS), before fetching it from afar.
  */
-const GATEWAY_PATIENCE = 200
+const GATEWAY_PATIENCE = 48
 const GATEWAY_WAIT_MS = 4000
 /**
  * Turns a blob or piece waits for a gateway that neither holds nor fetches it yet (about 12 s:
@@ -120,9 +119,6 @@ const GATEWAY_WAIT_MS = 4000
  */
 const GATEWAY_NOT_HELD_TURNS = 6
 const GATEWAY_MISSES = 32
-
-/** A site fetching from afar puts pieces back this many times more before insisting across the WAN. */
-const SITE_DEFERS = 4
 
 /** Most blobs or pieces whose referred peers are remembered for the next attempt. */
 const MAX_HINTS = 65_536
@@ -347,7 +343,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
           const item = queue.splice(i, 1)[0]
           inFlight++
           try {
-            const outcome = await this.fetchBlobOnce(item.digest, peers, { ...options, size: item.size, allowDefer: item.defers < this.maxDefers * (site ? SITE_DEFERS : 1), patient: item.defers < LOCAL_PATIENCE, gatewayTurns: site ? item.waits : undefined })
+            const outcome = await this.fetchBlobOnce(item.digest, peers, { ...options, size: item.size, allowDefer: item.defers < this.maxDefers, patient: item.defers < LOCAL_PATIENCE, gatewayTurns: site ? item.waits : undefined })
             if (outcome !== 'ok') {
               item.notBefore = performance.now() + backoff(this.deferMs, outcome, outcome === 'waiting' ? item.waits : item.defers)
               if (outcome === 'waiting') item.waits++
@@ -403,7 +399,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       let defers = 0
       let waits = 0
       while (true) {
-        const outcome = await this.fetchBlobOnce(digest, peers, { ...options, allowDefer: defers < this.maxDefers * (site ? SITE_DEFERS : 1), patient: defers < LOCAL_PATIENCE, gatewayTurns: site ? waits : undefined })
+        const outcome = await this.fetchBlobOnce(digest, peers, { ...options, allowDefer: defers < this.maxDefers, patient: defers < LOCAL_PATIENCE, gatewayTurns: site ? waits : undefined })
         if (outcome === 'ok') return
         await sleep(backoff(this.deferMs, outcome, outcome === 'waiting' ? waits++ : defers++), options.signal)
         options.signal?.throwIfAborted()
@@ -861,7 +857,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
             const outcome = await this.obtain(hex, peers, pieceAttempt(piece, ctl), {
               signal,
               exclude: [...piece.active.values()],
-              allowDefer: duplicate || piece.defers < this.maxDefers * (site ? SITE_DEFERS : 1),
+              allowDefer: duplicate || piece.defers < this.maxDefers,
               patient: !duplicate && piece.defers < LOCAL_PATIENCE,
               noInsist: duplicate,
               localOnly: duplicate && site,
