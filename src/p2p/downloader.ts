@@ -165,7 +165,7 @@ interface ObtainOptions {
   key: string
 }
 
-interface Piece {
+interface Piece extends PutBack {
   start: number
   end: number
   /** requests running for this piece, by the peer asked */
@@ -173,28 +173,36 @@ interface Piece {
   /** slots chasing this piece (one, or two in the end game) */
   claims: number
   done: boolean
-  defers: number
-  /** turns waited for the LAN gateway */
-  waits: number
-  /** not to be asked for again before (performance.now()) */
-  notBefore: number
   failures: number
   /** an end-game duplicate was tried (once per piece) */
   duplicated: boolean
 }
 
-interface QueuedBlob {
+interface QueuedBlob extends PutBack {
   digest: Uint8Array
   size: number
+}
+
+/** What is counted for a blob or piece that gets put back. */
+interface PutBack {
+  /** turns put back because referred peers were still receiving it */
   defers: number
+  /** turns waited for the LAN gateway */
   waits: number
+  /** not to be asked for again before (performance.now()) */
   notBefore: number
 }
 
-/** When to ask again for something put back: doubling from `deferMs`; gateway waits capped at GATEWAY_WAIT_MS. */
-function backoff (deferMs: number, outcome: Outcome, turns: number): number {
-  const ms = deferMs * 2 ** Math.min(4, turns)
-  return outcome === 'waiting' ? Math.min(ms, GATEWAY_WAIT_MS) : ms
+/**
+ * Puts `item` back after `outcome` ('deferred' or 'waiting'): counts the turn and sets when to
+ * ask again — doubling from `deferMs`, gateway waits capped at GATEWAY_WAIT_MS.
+ */
+function putBack (item: PutBack, outcome: Outcome, deferMs: number): void {
+  const waiting = outcome === 'waiting'
+  const ms = deferMs * 2 ** Math.min(4, waiting ? item.waits : item.defers)
+  item.notBefore = performance.now() + (waiting ? Math.min(ms, GATEWAY_WAIT_MS) : ms)
+  if (waiting) item.waits++
+  else item.defers++
 }
 
 /** FNV-1a of `key` and `peer`: the rendezvous-hashing weight of a peer for a key. */
@@ -345,9 +353,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
           try {
             const outcome = await this.fetchBlobOnce(item.digest, peers, { ...options, size: item.size, allowDefer: item.defers < this.maxDefers, patient: item.defers < LOCAL_PATIENCE, gatewayTurns: site ? item.waits : undefined })
             if (outcome !== 'ok') {
-              item.notBefore = performance.now() + backoff(this.deferMs, outcome, outcome === 'waiting' ? item.waits : item.defers)
-              if (outcome === 'waiting') item.waits++
-              else item.defers++
+              putBack(item, outcome, this.deferMs)
               queue.push(item)
             }
           } catch (err) {
@@ -396,12 +402,12 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     const site = this.fetchesFromAfar(peers)
     this.want([hex], 1)
     try {
-      let defers = 0
-      let waits = 0
+      const turns: PutBack = { defers: 0, waits: 0, notBefore: 0 }
       while (true) {
-        const outcome = await this.fetchBlobOnce(digest, peers, { ...options, allowDefer: defers < this.maxDefers, patient: defers < LOCAL_PATIENCE, gatewayTurns: site ? waits : undefined })
+        const outcome = await this.fetchBlobOnce(digest, peers, { ...options, allowDefer: turns.defers < this.maxDefers, patient: turns.defers < LOCAL_PATIENCE, gatewayTurns: site ? turns.waits : undefined })
         if (outcome === 'ok') return
-        await sleep(backoff(this.deferMs, outcome, outcome === 'waiting' ? waits++ : defers++), options.signal)
+        putBack(turns, outcome, this.deferMs)
+        await sleep(turns.notBefore - performance.now(), options.signal)
         options.signal?.throwIfAborted()
       }
     } finally {
@@ -865,11 +871,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
               what: `blob ${hex} chunks [${piece.start}, ${piece.end}) of`,
               key: `${hex}:${piece.start}`
             })
-            if (outcome !== 'ok' && !duplicate && !piece.done) {
-              piece.notBefore = performance.now() + backoff(this.deferMs, outcome, outcome === 'waiting' ? piece.waits : piece.defers)
-              if (outcome === 'waiting') piece.waits++
-              else piece.defers++
-            }
+            if (outcome !== 'ok' && !duplicate && !piece.done) putBack(piece, outcome, this.deferMs)
           } catch (err) {
             options.signal?.throwIfAborted()
             if (!piece.done && !ctl.signal.aborted && !duplicate) {
