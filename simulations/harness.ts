@@ -114,6 +114,8 @@ export interface RunResult {
   timersFired: number
   peakRssMiB: number
   seeder: { uploadBytes: number, uploadPerClosure: number, series: Array<[number, number]> }
+  /** fetching peers' uplinks: bytes sent per bucket ÷ what their uplinks could send (0..1, by the time a segment was queued) */
+  peersUpBusy?: Array<[number, number]>
   completion: {
     completed: number
     expected: number
@@ -127,7 +129,7 @@ export interface RunResult {
   churn?: { left: number, returned: number, stayersCompleted: number, stayers: number, returnersCompleted: number, returners: number }
   update?: { narBytes: number, bytesPerNodeMean: number, bytesPerNodeMax: number, ratioMean: number, ratioMax: number, sharedFiles: number, sharedBytes: number }
   wan?: { links: Record<string, number>, fileBytesNeeded: number, factor: number, perFileMax: number, perFileMean: number, sites: number }
-  network: { connections: number, relayedConnections: number, holePunched: number, relayedBytes: number, dialFailures: number, dhtLookups: number, dhtProvides: number, downloader: Record<string, number>, verifiedBySource: Record<string, number> }
+  network: { connections: number, relayedConnections: number, holePunched: number, relayedBytes: number, dialFailures: number, dhtLookups: number, dhtProvides: number, downloader: Record<string, number>, verifiedBySource: Record<string, number>, afarBytes?: Record<string, number>, downloaderBySite?: Record<string, Record<string, number>> }
   links: Record<string, number>
   nodesDetail: NodeResult[]
 }
@@ -377,6 +379,10 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
   const q = (f: number): number | null => times.length === 0 ? null : times[Math.min(times.length - 1, Math.floor(f * times.length))]
   const seederUp = seeder.net.up.bytes - seederUp0
   const series = (seeder.net.up.series ?? []).map((b, i) => [i * bucketMs / 1000 - t0 / 1000, (b ?? 0) * sc.scaleDown / (bucketMs / 1000)] as [number, number]).filter(([t]) => t >= 0)
+  const upCap = fetching.reduce((s, n) => s + n.net.up.bw, 0) * bucketMs
+  const upSum: number[] = []
+  for (const n of fetching) (n.net.up.series ?? []).forEach((b, i) => { upSum[i] = (upSum[i] ?? 0) + (b ?? 0) })
+  const peersUpBusy = Array.from(upSum, (b, i) => [i * bucketMs / 1000 - t0 / 1000, Math.round((b ?? 0) / upCap * 1000) / 1000] as [number, number]).filter(([t]) => t >= 0 && t <= (tEnd - t0) / 1000)
   const held = new Map<SimNode, number>()
   for (const n of fetching) {
     let k = 0
@@ -415,6 +421,7 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
     timersFired: clock.fired,
     peakRssMiB: Math.round(peakRss / 2 ** 20),
     seeder: { uploadBytes: seederUp * sc.scaleDown, uploadPerClosure: seederUp / narBytes, series },
+    peersUpBusy,
     completion: {
       completed: done.size,
       expected: expected.length,
@@ -433,7 +440,8 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
       dhtLookups: dht.lookups,
       dhtProvides: dht.provides,
       downloader: sumStats(fetching),
-      verifiedBySource
+      verifiedBySource,
+      ...(sc.sites !== undefined ? { afarBytes: sumAfar(fetching, sc.scaleDown), downloaderBySite: Object.fromEntries(sites.map(st => [st.name, sumStats(fetching.filter(n => n.net.site === st.name))])) } : {})
     },
     links,
     nodesDetail
@@ -505,6 +513,15 @@ function pathKey (info: PathInfo): string {
 }
 
 /** The fetching nodes' downloader counters, summed (requests, referrals followed, deferrals, insists…). */
+/** Bytes the nodes fetched from peers off their LAN while they had LAN peers, by why (real bytes). */
+function sumAfar (nodes: SimNode[], scale: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const n of nodes) {
+    for (const [k, v] of Object.entries(n.swarm?.downloader.afarBytes ?? {})) out[`${n.net.site} ${k}`] = (out[`${n.net.site} ${k}`] ?? 0) + v * scale
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)))
+}
+
 function sumStats (nodes: SimNode[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const n of nodes) {

@@ -156,7 +156,7 @@ export function makeCastore (): Castore {
 
 export async function makeSimNode (net: Net, dht: ProviderIndex, hub: PeerId, role: Role, spec: NodeSpec, seed: number, init: SwarmInit, liar?: LiarKind): Promise<SimNode> {
   const peerId = await makePeerId(seed)
-  const netNode = net.addNode(peerId, spec, role === 'seeder')
+  const netNode = net.addNode(peerId, spec, role !== 'relay')
   const host = new SimHost(netNode, net, dht, hub)
   const castore = makeCastore()
   const partials = new MemoryPartialBlobStore()

@@ -60,6 +60,38 @@ describe('Referrals bookkeeping', () => {
     expect(r.refer('fresh', all, 'newcomer')).toBeUndefined()
   })
 
+  it('names peers that asked for the same ranges a while ago, each about `copies` times, before the recipients', () => {
+    const r = new Referrals({ random: () => 0.5 }, { copies: 2, askedHoldAfterMs: 0 })
+    r.sending('b', all, 'p1').done(true)
+    r.sending('b', all, 'p2').done(true)
+    // p3 asks first: only the recipients are known
+    expect(new Set(r.refer('b', all, 'p3'))).toEqual(new Set(['p1', 'p2']))
+    // p4 asks next: p3 was after the same ranges and likely got them since
+    expect(r.refer('b', all, 'p4')).toEqual(['p3'])
+    // p5: p3 and p4; p6: the ones named least often, p5 (never) and p4 (once), not p3 (twice)
+    expect(new Set(r.refer('b', all, 'p5'))).toEqual(new Set(['p3', 'p4']))
+    expect(r.refer('b', all, 'p6')).toEqual(['p5', 'p4'])
+    // only askers of exactly those ranges; a requester is never named to itself
+    expect(new Set(r.refer('b', ChunkRanges.from(16, 32), 'p7'))).toEqual(new Set(['p1', 'p2']))
+    expect(r.refer('b', all, 'p3')).not.toContain('p3')
+    // a recent asker is not named (default: asked at least 5 s ago)
+    const fresh = new Referrals({}, { copies: 1 })
+    fresh.sending('b', all, 'h').done(true)
+    fresh.refer('b', all, 'q1')
+    expect(fresh.refer('b', all, 'q2')).toEqual(['h'])
+  })
+
+  it('as a LAN gateway without the blob, names the LAN peers that asked for it before', () => {
+    const lan = new Set(['l1', 'l2', 'l3'])
+    const r = new Referrals({ isLocal: p => lan.has(p) }, { copies: 2 })
+    expect(r.lanWaiters('b', all, 'l1')).toEqual([])
+    expect(r.lanWaiters('b', all, 'l2')).toEqual(['l1'])
+    expect(r.lanWaiters('b', all, 'l3')).toEqual(['l1', 'l2'])
+    // other ranges, or a requester afar: nobody
+    expect(r.lanWaiters('b', ChunkRanges.from(64, 128), 'l3')).toEqual([])
+    expect(r.lanWaiters('b', all, 'far')).toEqual([])
+  })
+
   it('copies: 0 never refers', () => {
     const r = new Referrals({}, { copies: 0 })
     for (const p of ['a', 'b', 'c']) r.sending('b', all, p).done(true)

@@ -329,6 +329,17 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
           init.onServe?.(req, 'referred')
           return
         }
+        if (req.kind === KIND_BLOB_REFERRABLE && req.wait === true) {
+          // a LAN peer asks us as the site's gateway, and we are not after this blob: name the
+          // LAN peers that asked us so before (they went to fetch it from afar themselves)
+          const waiters = init.referrals?.lanWaiters(toHex(req.digest), req.ranges ?? ChunkRanges.all(), peer) ?? []
+          if (waiters.length > 0) {
+            await send(stream, encodeReferral(waiters))
+            await stream.close()
+            init.onServe?.(req, 'referred')
+            return
+          }
+        }
         init.onServe?.(req, 'not-held')
         await stream.close()
         return

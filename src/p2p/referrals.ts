@@ -11,6 +11,15 @@
  * A requester that finds none of the referred peers able to serve (gone, evicted, still
  * receiving) may come back with `insist`, and is then served: a referral never makes content
  * unreachable. Only ranges sent to peers that are still connected count.
+ *
+ * A referral names the peers this node sent the ranges to, and fills up to `maxReferred` with
+ * peers that asked it for the same ranges at least `askedHoldAfterMs` ago: they were after
+ * them too and most likely got them since (from whoever they were referred to). Measured in
+ * the flash-crowd simulation, naming only the recipients made every request walk the tree of
+ * copies from its root, one round trip per level through ever busier peers: two thirds of a
+ * downloader's request time went to waiting for referral answers. Named askers spread the
+ * requests over every holder, and the walk stays two or three hops deep; one that does not
+ * hold the ranges yet answers "not held" and the requester tries the next.
  */
 import { ChunkRanges } from '../blake3/index.ts'
 import { shuffle } from './shuffle.ts'
@@ -24,6 +33,8 @@ export interface ReferralsInit {
   perBlob?: number
   /** peers named in one referral (default 8) */
   maxReferred?: number
+  /** peers that asked for the same ranges at least this long ago are named too (ms; default 5000; negative: never) */
+  askedHoldAfterMs?: number
 }
 
 export interface ReferralsComponents {
@@ -44,6 +55,8 @@ export interface ReferralsComponents {
 /** A requester gets fresh copies while it has had at most this × the average, plus `SHARE_MIN`. */
 const SHARE_SLACK = 1.25
 const SHARE_MIN = 8
+/** Distinct requested ranges remembered per blob (a blob's pieces, plus odd ranges of resumed downloads). */
+const MAX_RANGE_KEYS = 1024
 /** How often the average share is recomputed (ms). */
 const SHARE_REFRESH_MS = 250
 
@@ -53,6 +66,17 @@ interface Recipient {
   held: ChunkRanges
   /** ranges of the sends still running */
   pending: ChunkRanges[]
+}
+
+/** What is known about one blob: who was sent which ranges, and who asked for which ranges when. */
+interface BlobRecord {
+  recipients: Recipient[]
+  /** ranges key → peers that asked for exactly those ranges (oldest first), with when (performance.now()) */
+  askers: Map<string, Map<string, number>>
+  /** ranges key → LAN peers that asked this node, as their gateway, for ranges it did not hold */
+  waiters: Map<string, Map<string, number>>
+  /** ranges key → askers → times named in a referral */
+  named: Map<string, Map<string, number>>
 }
 
 /** A pending send: call `done(true)` when every byte went out, `done(false)` when it failed. */
@@ -69,8 +93,9 @@ export class Referrals {
   private readonly random: () => number
   private readonly siteOf: (peer: string) => string | undefined
   private readonly isLocal: (peer: string) => boolean
-  /** digest hex → recipients (Map order = least recently served first) */
-  private readonly blobs = new Map<string, Recipient[]>()
+  private readonly askedHoldAfterMs: number
+  /** digest hex → what is known of it (Map order = least recently used first) */
+  private readonly blobs = new Map<string, BlobRecord>()
   /** requests served, by peer (the share rule) */
   private readonly sends = new Map<string, number>()
   /** referrals given (observability) */
@@ -88,6 +113,21 @@ export class Referrals {
     this.random = components.random ?? Math.random
     this.siteOf = components.siteOf ?? (() => undefined)
     this.isLocal = components.isLocal ?? (() => false)
+    this.askedHoldAfterMs = init.askedHoldAfterMs ?? 5000
+  }
+
+  /** The record of blob `hex`, made most recently used (created when `create`). */
+  private record (hex: string, create: boolean): BlobRecord | undefined {
+    let rec = this.blobs.get(hex)
+    if (rec === undefined) {
+      if (!create) return undefined
+      rec = { recipients: [], askers: new Map(), waiters: new Map(), named: new Map() }
+    } else {
+      this.blobs.delete(hex)
+    }
+    this.blobs.set(hex, rec)
+    while (this.blobs.size > this.maxBlobs) this.blobs.delete(this.blobs.keys().next().value as string)
+    return rec
   }
 
   /**
@@ -97,7 +137,7 @@ export class Referrals {
    */
   refer (hex: string, ranges: ChunkRanges, requester: string | undefined): string[] | undefined {
     if (this.copies <= 0) return undefined
-    const list = this.blobs.get(hex) ?? []
+    const list = this.blobs.get(hex)?.recipients ?? []
     const site = requester === undefined ? undefined : this.siteOf(requester)
     if (site !== undefined) {
       // a requester from a site of several peers: keep the copies inside the site
@@ -128,9 +168,68 @@ export class Referrals {
       return requester !== undefined && this.overShare(requester) ? [] : undefined
     }
     this.referred++
-    // only peers that hold the ranges are named: one still receiving them would answer "not
-    // held"; with none holding yet, "come back later"
-    return this.shuffle(holding).slice(0, this.maxReferred)
+    // peers that hold the ranges, then peers that asked for them a while ago (one still
+    // receiving them would answer "not held"); with none of either, "come back later"
+    const likely = requester === undefined ? [] : this.likelyHolders(hex, ranges, requester, new Set([...holding, ...receiving]), lanOnly)
+    return likely.length > 0 ? likely : this.shuffle(holding).slice(0, this.maxReferred)
+  }
+
+  /**
+   * For a LAN peer that asks this node, as the site's gateway for blob `hex`, for `ranges` it
+   * neither holds nor fetches (FLAG_WAIT): the LAN peers that asked it so before (earliest
+   * first; they went on to fetch the ranges from afar themselves), to wait for rather than
+   * fetch them across the WAN once more. Records `requester`.
+   */
+  lanWaiters (hex: string, ranges: ChunkRanges, requester: string | undefined): string[] {
+    if (requester === undefined || !this.isLocal(requester)) return []
+    return this.remember(this.record(hex, true) as BlobRecord, 'waiters', ranges, requester, Infinity, true, new Set(), this.maxReferred)
+  }
+
+  /**
+   * Up to `n` peers that asked for exactly `ranges` of blob `hex` at least `askedHoldAfterMs`
+   * ago (connected, on the LAN when `lanOnly`, not in `skip`), at random; records `requester`
+   * as asking now.
+   */
+  private likelyHolders (hex: string, ranges: ChunkRanges, requester: string, skip: Set<string>, lanOnly: boolean): string[] {
+    if (this.askedHoldAfterMs < 0) return []
+    const rec = this.record(hex, true) as BlobRecord
+    const found = this.remember(rec, 'askers', ranges, requester, this.askedHoldAfterMs, lanOnly, skip, Infinity)
+    if (found.length === 0) return []
+    // the ones named least often first: each is likely to serve about `copies` requesters
+    const named = rec.named.get(ranges.toString()) ?? new Map<string, number>()
+    const order = this.shuffle(found).sort((a, b) => (named.get(a) ?? 0) - (named.get(b) ?? 0)).slice(0, this.copies)
+    for (const p of order) named.set(p, (named.get(p) ?? 0) + 1)
+    if (!rec.named.has(ranges.toString())) {
+      rec.named.set(ranges.toString(), named)
+      if (rec.named.size > MAX_RANGE_KEYS) rec.named.delete(rec.named.keys().next().value as string)
+    }
+    return order
+  }
+
+  /**
+   * The peers in `rec[which]` for `ranges` that asked at least `ageMs` ago (connected, local when
+   * `lanOnly`, not `requester` or in `skip`; earliest first, at most `n`); then records `requester`.
+   */
+  private remember (rec: BlobRecord, which: 'askers' | 'waiters', ranges: ChunkRanges, requester: string, ageMs: number, lanOnly: boolean, skip: Set<string>, n: number): string[] {
+    const byKey = rec[which]
+    const key = ranges.toString()
+    let askers = byKey.get(key)
+    if (askers === undefined) {
+      askers = new Map()
+      byKey.set(key, askers)
+      if (byKey.size > MAX_RANGE_KEYS) byKey.delete(byKey.keys().next().value as string)
+    }
+    const now = performance.now()
+    const found: string[] = []
+    for (const [peer, at] of askers) {
+      if (found.length >= n || (ageMs !== Infinity && at > now - ageMs)) break
+      if (peer !== requester && !skip.has(peer) && this.isConnected(peer) && (!lanOnly || this.isLocal(peer))) found.push(peer)
+    }
+    if (!askers.has(requester)) {
+      askers.set(requester, now)
+      if (askers.size > this.perBlob) askers.delete(askers.keys().next().value as string)
+    }
+    return found
   }
 
   /**
@@ -161,14 +260,7 @@ export class Referrals {
   sending (hex: string, ranges: ChunkRanges, peer: string | undefined): ReferralTicket {
     if (peer === undefined || this.copies <= 0) return { done: () => {} }
     this.sends.set(peer, (this.sends.get(peer) ?? 0) + 1)
-    let list = this.blobs.get(hex)
-    if (list === undefined) {
-      list = []
-    } else {
-      this.blobs.delete(hex)
-    }
-    this.blobs.set(hex, list)
-    while (this.blobs.size > this.maxBlobs) this.blobs.delete(this.blobs.keys().next().value as string)
+    const list = (this.record(hex, true) as BlobRecord).recipients
     let r = list.find(x => x.peer === peer)
     if (r === undefined) {
       r = { peer, held: ChunkRanges.empty(), pending: [] }
@@ -186,7 +278,7 @@ export class Referrals {
         if (i >= 0) entry.pending.splice(i, 1)
         if (complete) entry.held = entry.held.union(ranges)
         if (entry.held.isEmpty() && entry.pending.length === 0) {
-          const l = this.blobs.get(hex)
+          const l = this.blobs.get(hex)?.recipients
           const k = l?.indexOf(entry) ?? -1
           if (l !== undefined && k >= 0) l.splice(k, 1)
         }
