@@ -173,7 +173,9 @@ async function simulate (sc: Scenario, clock: VirtualClock, options: RunOptions,
   const key = generateSigningKey('cache.sim-1')
   const swarmInit: SwarmInit = {
     trustedKeys: [toPublicKey(key)],
-    askConnected: false,
+    // asking every connected peer for every path is N² questions; with sites, the LAN peers
+    // (what mDNS finds) are asked, as a real node does
+    askConnected: sc.sites !== undefined ? 'local' : false,
     serveEris: false,
     substituteBudgetMs: 10_000,
     ...sc.swarm,

@@ -9,8 +9,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkRanges, loadKernel } from '../src/blake3/index.ts'
 import {
   Referrals, decodeRequest, encodeRequest, encodeReferral, receiveBlob, KIND_BLOB_REFERRABLE,
-  STATUS_DATA, STATUS_REFER, MAX_REFERRED, FLAG_WAIT, ReferredError, ProtocolError, Locality, isPrivateAddress
+  STATUS_DATA, STATUS_REFER, MAX_REFERRED, FLAG_WAIT, ReferredError, ProtocolError, Locality, isPrivateAddress,
+  FETCH_PROTOCOL, createRateLimiter, fetchBlobOnStream
 } from '../src/p2p/index.ts'
+import { toHex } from '../src/castore/digest.ts'
 import { makeNode, removeDir, pattern } from './helpers/p2p.ts'
 import type { TestNode } from './helpers/p2p.ts'
 
@@ -26,8 +28,8 @@ describe('Referrals bookkeeping', () => {
     // p1 is still receiving: one copy out, not enough to refer
     expect(r.refer('b', all, 'p2')).toBeUndefined()
     const t2 = r.sending('b', all, 'p2')
-    // two copies out but nobody holds them yet: "come back later"
-    expect(r.refer('b', all, 'p3')).toEqual([])
+    // two copies out but nobody holds them yet: the peers receiving them (they answer once they have them)
+    expect(new Set(r.refer('b', all, 'p3'))).toEqual(new Set(['p1', 'p2']))
     t1.done(true)
     t2.done(true)
     expect(new Set(r.refer('b', all, 'p3'))).toEqual(new Set(['p1', 'p2']))
@@ -274,6 +276,53 @@ describe('a site fetches across its WAN once (real nodes on loopback)', () => {
     // the idle peer answers "not held" to the pieces it is gateway of: a few short waits, then afar
     expect(performance.now() - t0).toBeLessThan(20_000)
     expect(await n.castore.blobs.has(digest)).toBe(true)
+  }, 60_000)
+})
+
+describe('a request for ranges the peer is receiving', () => {
+  const nodes: TestNode[] = []
+  afterAll(async () => {
+    for (const n of nodes) {
+      await n.stop()
+      await removeDir(n.dir)
+    }
+  })
+
+  it('is answered once they are in, not with "not held"', async () => {
+    // 8 pieces of 256 KiB from a seeder sending 1 MiB/s: each piece takes about a second to arrive
+    const blob = pattern(2 * 1024 * 1024, 43)
+    const seeder = await makeNode({ swarm: { fetchServer: { rateLimiter: createRateLimiter(1024 * 1024) } } }); nodes.push(seeder)
+    const mid = await makeNode({ swarm: { downloader: { pieceGroups: 16 } } }); nodes.push(mid)
+    const asker = await makeNode(); nodes.push(asker)
+    await mid.host.dial(multiaddr(seeder.addr))
+    await asker.host.dial(multiaddr(mid.addr))
+    const { digest } = await seeder.castore.blobs.put([blob], { size: blob.length })
+    const hex = toHex(digest)
+    const fetching = mid.swarm.downloader.fetchBlob(digest, [seeder.host.peerId.toString()], { size: blob.length })
+    // a piece mid is receiving and does not hold yet
+    let piece: ChunkRanges | undefined
+    for (let i = 0; i < 200 && piece === undefined; i++) {
+      for (let k = 0; k < 8 && piece === undefined; k++) {
+        const r = ChunkRanges.from(k * 256, (k + 1) * 256)
+        if (mid.swarm.downloader.isReceiving(hex, r) && mid.swarm.partials.servable(digest)?.verified.isSuperset(r) !== true) piece = r
+      }
+      if (piece === undefined) await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    expect(piece).toBeDefined()
+    const wanted = piece as ChunkRanges
+    const stream = await asker.host.dialProtocol(mid.host.peerId, FETCH_PROTOCOL)
+    const got = new Uint8Array(blob.length)
+    const result = await fetchBlobOnStream(stream, digest, {
+      size: blob.length,
+      ranges: wanted,
+      idleTimeoutMs: 10_000,
+      referrable: { insist: false },
+      onData: (item) => { got.set(item.data, item.offset) }
+    })
+    expect(result.verified.isSuperset(wanted)).toBe(true)
+    const [s, e] = wanted.toArray()[0]
+    expect(Buffer.from(got.subarray(s * 1024, e * 1024)).equals(Buffer.from(blob.subarray(s * 1024, e * 1024)))).toBe(true)
+    await fetching
   }, 60_000)
 })
 

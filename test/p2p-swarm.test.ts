@@ -43,3 +43,31 @@ describe('p2p swarm, three nodes in one process', () => {
     expect(mine.equals(theirs)).toBe(true)
   })
 })
+
+describe('askConnected: "local" asks the connected LAN peers, not the others', () => {
+  let a: TestNode, d: TestNode
+  beforeAll(async () => {
+    await loadKernel()
+    a = await makeNode({ swarm: { trustedKeys: trusted } })
+    d = await makeNode({ swarm: { trustedKeys: trusted, askConnected: 'local' } })
+  })
+  afterAll(async () => {
+    for (const n of [a, d]) { await n?.stop(); if (n !== undefined) await removeDir(n.dir) }
+  })
+
+  it('finds a path held by a connected peer only while that peer counts as local', async () => {
+    // not announced: only asking A directly can find it
+    const info = await importSigned(a.castore, sampleTree(2), 'local-1.0', 2, key)
+    await d.host.dial(multiaddr(a.addr))
+    const hashPart = splitStorePath(info.storePath).hashPart
+    const isLocal = d.swarm.locality.isLocal.bind(d.swarm.locality)
+    // loopback is a local address; pretend A is afar first
+    Object.assign(d.swarm.locality, { isLocal: () => false })
+    expect(await d.swarm.lookupPath(hashPart, { budgetMs: 1500 })).toBeUndefined()
+    Object.assign(d.swarm.locality, { isLocal })
+    const found = await d.swarm.lookupPath(hashPart, { budgetMs: 5000 })
+    expect(found?.source).toBe(a.host.peerId.toString())
+    const got = await d.swarm.fetchStorePath(info.storePath, { budgetMs: 5000 })
+    expect(Buffer.from(got!.narHash).toString('hex')).toBe(Buffer.from(info.narHash).toString('hex'))
+  })
+})

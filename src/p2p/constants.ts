@@ -66,6 +66,14 @@ export const PENALTY_HALF_LIFE_MS = 60_000
 export const REFERRAL_COPIES = 2
 /** Referral hops a downloader follows before it insists on being served. */
 export const MAX_REFERRAL_HOPS = 10
+/**
+ * Longest a fetch server holds a request for ranges it is receiving right now before answering
+ * "not held" (fetch-protocol.ts `awaitServable`): below the requester's IDLE_TIMEOUT_MS, and
+ * instead of the requester asking again after DEFER_MS, doubling.
+ */
+export const SERVE_WAIT_MS = 5_000
+/** While a request waits so, how often the server looks again (besides being woken by verified data). */
+export const SERVE_WAIT_POLL_MS = 250
 /** Wait before asking again for a piece whose referred peers were all still receiving it. */
 export const DEFER_MS = 250
 

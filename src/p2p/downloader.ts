@@ -265,6 +265,10 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
   /** blob or piece key → peers referred to that did not hold it yet (asked first next time) */
   private readonly hints = new Map<string, string[]>()
   private readonly running = new Map<string, Promise<Outcome>>()
+  /** blobs fetched whole whose data is arriving (digest hex → responses) */
+  private readonly wholeInFlight = new Map<string, number>()
+  /** the pieces of the large blobs being fetched (digest hex → pieces) */
+  private readonly pieces = new Map<string, Piece[]>()
   /** blobs being fetched (digest hex → fetches wanting it): a LAN peer waiting for them is told "later" */
   private readonly fetching = new Map<string, number>()
   /** LAN peers' "not held" answers to gateway requests in a row */
@@ -423,6 +427,17 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
     } finally {
       this.want([hex], -1)
     }
+  }
+
+  /**
+   * Whether this node is receiving `ranges` of blob `hex` now: a request for a piece of it is
+   * running (or, for a blob fetched whole, a request for the blob).
+   */
+  isReceiving (hex: string, ranges: ChunkRanges): boolean {
+    const pieces = this.pieces.get(hex)
+    if (pieces === undefined) return (this.wholeInFlight.get(hex) ?? 0) > 0
+    for (const p of pieces) if (!p.done && p.active.size > 0 && ranges.intersects(p.start, p.end)) return true
+    return false
   }
 
   /** Whether this node is fetching blob `hex` (for FLAG_WAIT requests: "later"). */
@@ -744,13 +759,18 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       const buf = new Uint8Array(size)
       const t0 = performance.now()
       const stream = await this.components.openStream(peer, FETCH_PROTOCOL, { signal })
+      let arriving = false
       try {
         const result = await fetchBlobOnStream(stream, digest, {
           signal,
           size,
           idleTimeoutMs: this.idleTimeoutMs,
           ...(this.referrals ? { referrable: { insist, wait } } : {}),
-          onSize: () => { this.components.scores.recordRtt(peer, performance.now() - t0) },
+          onSize: () => {
+            this.components.scores.recordRtt(peer, performance.now() - t0)
+            arriving = true
+            this.wholeInFlight.set(hex, (this.wholeInFlight.get(hex) ?? 0) + 1)
+          },
           onData: (item: DecodedData) => {
             buf.set(item.data, item.offset)
             this.safeDispatchEvent('verified', { detail: { peer, digest: hex, offset: item.offset, bytes: item.data.byteLength } })
@@ -764,6 +784,12 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
           return err.peers
         }
         throw err
+      } finally {
+        if (arriving) {
+          const n = (this.wholeInFlight.get(hex) ?? 1) - 1
+          if (n > 0) this.wholeInFlight.set(hex, n)
+          else this.wholeInFlight.delete(hex)
+        }
       }
       await this.components.blobs.put([buf], { size, expected: digest, signal })
       return 'ok'
@@ -784,6 +810,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
         pieces.push({ start: s, end: e, active: new Map(), claims: 0, done: partial.verified.covers(s, e), defers: 0, waits: 0, notBefore: 0, failures: 0, duplicated: false })
       }
       this.shuffle(pieces)
+      this.pieces.set(hex, pieces)
       const site = this.fetchesFromAfar(peers)
       if (site) this.gatewayFirst(pieces, p => `${hex}:${p.start}`)
       // chunks verified and received (possibly still being written): what no one needs to fetch again
@@ -913,7 +940,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
               allowDefer: duplicate || piece.defers < this.maxDefers,
               patient: !duplicate && piece.defers < LOCAL_PATIENCE,
               noInsist: duplicate,
-              localOnly: duplicate && site,
+              localOnly: duplicate && this.components.hasLocalPeers?.() === true,
               gatewayTurns: site && !duplicate ? piece.waits : undefined,
               what: `blob ${hex} chunks [${piece.start}, ${piece.end}) of`,
               key: `${hex}:${piece.start}`,
@@ -950,6 +977,7 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       await partial.finalize(this.components.blobs, options)
       finalized = true
     } finally {
+      this.pieces.delete(hex)
       if (!finalized) await partial.close()
     }
   }

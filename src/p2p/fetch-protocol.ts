@@ -202,6 +202,13 @@ export interface FetchServerInit {
   referrals?: Referrals
   /** whether this node is fetching blob `hex` itself (a FLAG_WAIT request is then told "later") */
   fetching?: (hex: string) => boolean
+  /**
+   * For a kind-2 request for ranges this node does not hold yet: while it is receiving them,
+   * resolves true once they can be served, false when they cannot soon (a short, bounded wait:
+   * less than a requester's idle timeout). The request is then answered as if it came now,
+   * rather than "not held" — a requester would ask again a little later anyway.
+   */
+  awaitServable?: (digest: Uint8Array, ranges: ChunkRanges) => Promise<boolean>
   /** called with any error that ended a served stream */
   onError?: (err: Error) => void
   /** upload limit shared by every stream served with this init (`createRateLimiter`) */
@@ -320,7 +327,11 @@ export async function serveFetch (stream: Stream, components: FetchServerCompone
     if (payload === undefined) throw new ProtocolError('no request')
     req = decodeRequest(payload)
     if (req.kind === KIND_BLOB || req.kind === KIND_BLOB_REFERRABLE) {
-      const held = await openServable(components, req.digest, req.ranges ?? ChunkRanges.all(), init)
+      let held = await openServable(components, req.digest, req.ranges ?? ChunkRanges.all(), init)
+      if (held === undefined && req.kind === KIND_BLOB_REFERRABLE && req.insist !== true && init.awaitServable !== undefined &&
+        await init.awaitServable(req.digest, req.ranges ?? ChunkRanges.all())) {
+        held = await openServable(components, req.digest, req.ranges ?? ChunkRanges.all(), init)
+      }
       if (held === undefined) {
         if (req.kind === KIND_BLOB_REFERRABLE && req.wait === true && init.fetching?.(toHex(req.digest)) === true) {
           // a LAN peer waits for our copy: "ask again later"

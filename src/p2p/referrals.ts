@@ -147,7 +147,12 @@ export class Referrals {
         this.referred++
         return this.shuffle(holdingNear).slice(0, this.maxReferred)
       }
-      if (near.some(r => r.pending.reduce((a, b) => a.union(b), r.held).isSuperset(ranges))) return []
+      // none holds them yet: the ones receiving them (they answer once they have them)
+      const receivingNear = near.filter(r => r.pending.reduce((a, b) => a.union(b), r.held).isSuperset(ranges)).map(r => r.peer)
+      if (receivingNear.length > 0) {
+        this.referred++
+        return this.shuffle(receivingNear).slice(0, this.maxReferred)
+      }
       return undefined
     }
     const holding: string[] = []
@@ -168,10 +173,12 @@ export class Referrals {
       return requester !== undefined && this.overShare(requester) ? [] : undefined
     }
     this.referred++
-    // peers that hold the ranges, then peers that asked for them a while ago (one still
-    // receiving them would answer "not held"); with none of either, "come back later"
+    // peers that asked for the ranges a while ago, else peers that hold them, else the peers
+    // receiving them from us: a peer asked for ranges it is receiving answers once they are in
+    // (fetch-protocol.ts `awaitServable`), which beats "come back later" and a back-off
     const likely = requester === undefined ? [] : this.likelyHolders(hex, ranges, requester, new Set([...holding, ...receiving]), lanOnly)
-    return likely.length > 0 ? likely : this.shuffle(holding).slice(0, this.maxReferred)
+    if (likely.length > 0) return likely
+    return this.shuffle(holding.length > 0 ? holding : receiving).slice(0, this.maxReferred)
   }
 
   /**

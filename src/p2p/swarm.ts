@@ -22,7 +22,7 @@ import { toHex } from '../castore/digest.ts'
 import type { PublicKey } from '../nix/signing.ts'
 import { Announcer } from './announcer.ts'
 import type { AnnouncerInit } from './announcer.ts'
-import { FETCH_PROTOCOL, MAX_PROVIDERS, PATH_INFO_PROTOCOL, REFERRAL_COPIES, SUBSTITUTE_BUDGET_MS } from './constants.ts'
+import { FETCH_PROTOCOL, MAX_PROVIDERS, PATH_INFO_PROTOCOL, REFERRAL_COPIES, SERVE_WAIT_MS, SERVE_WAIT_POLL_MS, SUBSTITUTE_BUDGET_MS } from './constants.ts'
 import { Referrals } from './referrals.ts'
 import { Locality } from './locality.ts'
 import type { ReferralsInit } from './referrals.ts'
@@ -60,8 +60,12 @@ export interface SwarmInit {
   downloader?: DownloaderInit
   fetchServer?: FetchServerInit
   announcer?: AnnouncerInit
-  /** also ask directly connected peers (not only DHT providers); default true */
-  askConnected?: boolean
+  /**
+   * also ask directly connected peers (not only DHT providers); default true. `'local'`: only
+   * the connected peers on the local network (a node connected to hundreds of peers across the
+   * internet, with its LAN peers found by mDNS: a LAN holder is then always among the providers)
+   */
+  askConnected?: boolean | 'local'
   /** serve ERIS blocks of held paths on `/storeswarm/eris-block/1.0.0` (default true) */
   serveEris?: boolean
   erisBlockServer?: ErisBlockServerInit
@@ -138,6 +142,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       localPeers: () => locality.localPeers(),
       self: this.host.peerId.toString()
     }, { ...(init.random !== undefined ? { random: init.random } : {}), ...init.downloader })
+    this.downloader.addEventListener('verified', (e) => { this.wakeServable(e.detail.digest) })
+    this.downloader.addEventListener('blob:complete', (e) => { this.wakeServable(e.detail.digest) })
     this.announcer = new Announcer({
       pathInfos: this.castore.pathInfos,
       provide: async (key, options) => { await this.host.contentRouting.provide(key, options) },
@@ -146,6 +152,58 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   }
 
   private readonly peerIds = new Map<string, PeerId>()
+  /** requests waiting for ranges of a blob this node is receiving (digest hex → wake-ups) */
+  private readonly servableWaiters = new Map<string, Set<() => void>>()
+
+  /** Wakes the requests waiting for blob `hex` (new verified data, or the blob is complete). */
+  private wakeServable (hex: string): void {
+    const set = this.servableWaiters.get(hex)
+    if (set === undefined) return
+    for (const wake of [...set]) wake()
+  }
+
+  /** Whether `ranges` of blob `digest` can be served now (held whole, or verified in the partial blob). */
+  private async servableNow (digest: Uint8Array, ranges: ChunkRanges): Promise<boolean> {
+    const p = this.partials.servable(digest)
+    if (p !== undefined) {
+      const wanted = ranges.truncate(p.size)
+      if (!wanted.isEmpty() && p.verified.isSuperset(wanted)) return true
+    }
+    return await this.castore.blobs.has(digest)
+  }
+
+  /**
+   * For the fetch server: while this node is receiving `ranges` of `digest`, waits (at most
+   * SERVE_WAIT_MS) until they can be served. A requester asking a peer that is about to hold a
+   * piece is then served as soon as it does, instead of being told "not held" and asking again
+   * after a back-off.
+   */
+  private async awaitServable (digest: Uint8Array, ranges: ChunkRanges): Promise<boolean> {
+    const hex = toHex(digest)
+    if (!this.downloader.isReceiving(hex, ranges)) return false
+    const until = performance.now() + SERVE_WAIT_MS
+    while (true) {
+      if (await this.servableNow(digest, ranges)) return true
+      const left = until - performance.now()
+      if (left <= 0 || !this.started || !this.downloader.isFetching(hex)) return false
+      await new Promise<void>(resolve => {
+        let set = this.servableWaiters.get(hex)
+        if (set === undefined) {
+          set = new Set()
+          this.servableWaiters.set(hex, set)
+        }
+        const waiters = set
+        const done = (): void => {
+          clearTimeout(timer)
+          waiters.delete(done)
+          if (waiters.size === 0 && this.servableWaiters.get(hex) === waiters) this.servableWaiters.delete(hex)
+          resolve()
+        }
+        const timer = setTimeout(done, Math.min(left, SERVE_WAIT_POLL_MS))
+        waiters.add(done)
+      })
+    }
+  }
 
   /** The PeerId of a peer id string (parsed once: every request names its peer by string). */
   private peerIdOf (peer: string): PeerId {
@@ -198,7 +256,12 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       try { await serve(stream, peer, ticket) } finally { ticket?.release() }
     }
     // one init object for every stream: it also keys the server's outboard cache
-    const fetchInit: FetchServerInit = { referrals: this.referrals, fetching: (hex) => this.downloader.isFetching(hex), ...this.init.fetchServer }
+    const fetchInit: FetchServerInit = {
+      referrals: this.referrals,
+      fetching: (hex) => this.downloader.isFetching(hex),
+      awaitServable: async (digest, ranges) => await this.awaitServable(digest, ranges),
+      ...this.init.fetchServer
+    }
     await this.host.handle(FETCH_PROTOCOL, limited(async (stream, peer, ticket) => { await serveFetch(stream, components, fetchInit, peer, ticket?.bytes) }), { maxInboundStreams: 256, maxOutboundStreams: 256 })
     await this.host.handle(PATH_INFO_PROTOCOL, limited(async (stream) => { await servePathInfo(stream, { pathInfos: this.servedPathInfos }) }), { maxInboundStreams: 64, maxOutboundStreams: 64 })
     if (this.init.serveEris ?? true) {
@@ -267,10 +330,10 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     return new PeerErisBlockStore({
       openStream: async (peer, protocol, options) => await this.host.dialProtocol(this.peerIdOf(peer), protocol, { signal: options?.signal }),
       findProviders: (u, options) => this.findErisProviders(u, options),
-      connectedPeers: () => this.connectedPeers(),
+      connectedPeers: () => this.init.askConnected === 'local' ? this.connectedPeers().filter(p => this.locality.isLocal(p)) : this.connectedPeers(),
       scores: this.scores
     }, {
-      askConnected: this.init.askConnected ?? true,
+      askConnected: (this.init.askConnected ?? true) !== false,
       ...init,
       urn,
       onBadBlock: (e) => {
@@ -333,7 +396,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       })())
     }
     await this.waitForPeers(signal)
-    if (this.init.askConnected ?? true) for (const p of this.connectedPeers()) ask(p)
+    const askConnected = this.init.askConnected ?? true
+    if (askConnected !== false) for (const p of this.connectedPeers()) if (askConnected === true || this.locality.isLocal(p)) ask(p)
     const dht = (async () => {
       for await (const peer of this.findProviders(storePathKey(hashPart), { signal })) {
         holders.add(peer)
