@@ -37,7 +37,10 @@
  *                                     flags bit 1 = wait: the asker, on the responder's local
  *                                     network, would rather wait for the responder's own copy
  *                                     than fetch across its WAN: "ask again later" when the
- *                                     responder is fetching the blob itself, instead of not held
+ *                                     responder is fetching the blob itself, else a referral
+ *                                     to the LAN peers that asked so before, instead of not held
+ *   A kind-2 request for ranges the responder is receiving right now may be held until they
+ *   are in (at most SERVE_WAIT_MS), then answered.
  *   response, kind 0 = size:u64le ‖ bao-tree pre-order encoding of the ranges (16 KiB groups)
  *   response, kind 1 = frames varint(len) ‖ encoded castore Directory, root first, each once
  *   response, kind 2 = 0x00 ‖ the kind-0 response
