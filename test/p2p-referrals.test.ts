@@ -248,16 +248,23 @@ describe('a site fetches across its WAN once (real nodes on loopback)', () => {
       })
     }
     const { digest } = await seeder.castore.blobs.put([blob], { size: blob.length })
+    // bytes the site's nodes got from each other (their gateways), not from the seeder
+    let fromSite = 0
+    for (const n of site) n.swarm.downloader.addEventListener('verified', (e) => { if (ids.includes(e.detail.peer)) fromSite += e.detail.bytes })
     await Promise.all(site.map(async n => { await n.swarm.downloader.fetchBlob(digest, [seederId], { size: blob.length }) }))
     for (const n of site) {
       const got: Uint8Array[] = []
       for await (const piece of n.castore.blobs.read(digest)) got.push(piece)
       expect(Buffer.concat(got).equals(Buffer.from(blob))).toBe(true)
     }
-    // once, not three times (not twice either: the seeder's referral rule alone allows two copies)
+    // about once, not three times (not twice either: the seeder's referral rule alone allows two copies)
     expect(seederSent).toBeGreaterThanOrEqual(blob.length)
-    expect(seederSent).toBeLessThan(1.25 * blob.length)
-    expect(site.reduce((s, n) => s + n.swarm.downloader.stats.gatewayWaits, 0)).toBeGreaterThan(0)
+    // (on loopback a member's short waits sometimes run out before the gateway's copy is in: a
+    // piece or two more; without gateways the seeder's referral rule sends 2 copies)
+    expect(seederSent).toBeLessThan(1.5 * blob.length)
+    // the other two copies came from inside the site (a gateway serves a waiting peer once it
+    // has the piece, or says "later" and is asked again)
+    expect(fromSite).toBeGreaterThanOrEqual(1.5 * blob.length)
   }, 60_000)
 
   it('a LAN peer that does not fetch the blob is not waited for', async () => {
