@@ -668,9 +668,9 @@ export class Downloader extends TypedEventEmitter<DownloadEvents> {
       const t0 = performance.now()
       try {
         const r = await attempt(peer, false, follow(o.signal), askGateway)
-        if (r === 'ok') this.stats.okMs += performance.now() - t0
-        else this.stats.referralMs += performance.now() - t0
-        if (r === 'ok') {
+        if (r !== 'ok') this.stats.referralMs += performance.now() - t0
+        else {
+          this.stats.okMs += performance.now() - t0
           this.countAfar(peer, o, viaReferral ? 'referred' : gatewayAsked ? 'past gateway' : 'asked')
           return 'ok'
         }

@@ -12,9 +12,10 @@
  * receiving) may come back with `insist`, and is then served: a referral never makes content
  * unreachable. Only ranges sent to peers that are still connected count.
  *
- * A referral names the peers this node sent the ranges to, and fills up to `maxReferred` with
- * peers that asked it for the same ranges at least `askedHoldAfterMs` ago: they were after
- * them too and most likely got them since (from whoever they were referred to). Measured in
+ * A referral first names up to `copies` peers that asked this node for the same ranges at least
+ * `askedHoldAfterMs` ago (least often named first): they were after them too and most likely
+ * got them since (from whoever they were referred to); else the peers that hold them; else the
+ * peers receiving them, which answer once they are in. Measured in
  * the flash-crowd simulation, naming only the recipients made every request walk the tree of
  * copies from its root, one round trip per level through ever busier peers: two thirds of a
  * downloader's request time went to waiting for referral answers. Named askers spread the
@@ -71,12 +72,17 @@ interface Recipient {
 /** What is known about one blob: who was sent which ranges, and who asked for which ranges when. */
 interface BlobRecord {
   recipients: Recipient[]
-  /** ranges key → peers that asked for exactly those ranges (oldest first), with when (performance.now()) */
-  askers: Map<string, Map<string, number>>
+  /** ranges key → peers that asked for exactly those ranges (oldest first) */
+  askers: Map<string, Map<string, Asker>>
   /** ranges key → LAN peers that asked this node, as their gateway, for ranges it did not hold */
-  waiters: Map<string, Map<string, number>>
-  /** ranges key → askers → times named in a referral */
-  named: Map<string, Map<string, number>>
+  waiters: Map<string, Map<string, Asker>>
+}
+
+interface Asker {
+  /** when it asked (performance.now()) */
+  at: number
+  /** times it was named in a referral since */
+  named: number
 }
 
 /** A pending send: call `done(true)` when every byte went out, `done(false)` when it failed. */
@@ -121,7 +127,7 @@ export class Referrals {
     let rec = this.blobs.get(hex)
     if (rec === undefined) {
       if (!create) return undefined
-      rec = { recipients: [], askers: new Map(), waiters: new Map(), named: new Map() }
+      rec = { recipients: [], askers: new Map(), waiters: new Map() }
     } else {
       this.blobs.delete(hex)
     }
@@ -189,7 +195,7 @@ export class Referrals {
    */
   lanWaiters (hex: string, ranges: ChunkRanges, requester: string | undefined): string[] {
     if (requester === undefined || !this.isLocal(requester)) return []
-    return this.remember(this.record(hex, true) as BlobRecord, 'waiters', ranges, requester, Infinity, true, new Set(), this.maxReferred)
+    return this.remember(this.record(hex, true) as BlobRecord, 'waiters', ranges, requester, Infinity, true, new Set(), this.maxReferred).map(([peer]) => peer)
   }
 
   /**
@@ -199,25 +205,18 @@ export class Referrals {
    */
   private likelyHolders (hex: string, ranges: ChunkRanges, requester: string, skip: Set<string>, lanOnly: boolean): string[] {
     if (this.askedHoldAfterMs < 0) return []
-    const rec = this.record(hex, true) as BlobRecord
-    const found = this.remember(rec, 'askers', ranges, requester, this.askedHoldAfterMs, lanOnly, skip, Infinity)
-    if (found.length === 0) return []
+    const found = this.remember(this.record(hex, true) as BlobRecord, 'askers', ranges, requester, this.askedHoldAfterMs, lanOnly, skip, Infinity)
     // the ones named least often first: each is likely to serve about `copies` requesters
-    const named = rec.named.get(ranges.toString()) ?? new Map<string, number>()
-    const order = this.shuffle(found).sort((a, b) => (named.get(a) ?? 0) - (named.get(b) ?? 0)).slice(0, this.copies)
-    for (const p of order) named.set(p, (named.get(p) ?? 0) + 1)
-    if (!rec.named.has(ranges.toString())) {
-      rec.named.set(ranges.toString(), named)
-      if (rec.named.size > MAX_RANGE_KEYS) rec.named.delete(rec.named.keys().next().value as string)
-    }
-    return order
+    const order = shuffle(found, this.random).sort(([, a], [, b]) => a.named - b.named).slice(0, this.copies)
+    for (const [, a] of order) a.named++
+    return order.map(([peer]) => peer)
   }
 
   /**
    * The peers in `rec[which]` for `ranges` that asked at least `ageMs` ago (connected, local when
    * `lanOnly`, not `requester` or in `skip`; earliest first, at most `n`); then records `requester`.
    */
-  private remember (rec: BlobRecord, which: 'askers' | 'waiters', ranges: ChunkRanges, requester: string, ageMs: number, lanOnly: boolean, skip: Set<string>, n: number): string[] {
+  private remember (rec: BlobRecord, which: 'askers' | 'waiters', ranges: ChunkRanges, requester: string, ageMs: number, lanOnly: boolean, skip: Set<string>, n: number): Array<[string, Asker]> {
     const byKey = rec[which]
     const key = ranges.toString()
     let askers = byKey.get(key)
@@ -227,13 +226,13 @@ export class Referrals {
       if (byKey.size > MAX_RANGE_KEYS) byKey.delete(byKey.keys().next().value as string)
     }
     const now = performance.now()
-    const found: string[] = []
-    for (const [peer, at] of askers) {
-      if (found.length >= n || (ageMs !== Infinity && at > now - ageMs)) break
-      if (peer !== requester && !skip.has(peer) && this.isConnected(peer) && (!lanOnly || this.isLocal(peer))) found.push(peer)
+    const found: Array<[string, Asker]> = []
+    for (const [peer, a] of askers) {
+      if (found.length >= n || (ageMs !== Infinity && a.at > now - ageMs)) break
+      if (peer !== requester && !skip.has(peer) && this.isConnected(peer) && (!lanOnly || this.isLocal(peer))) found.push([peer, a])
     }
     if (!askers.has(requester)) {
-      askers.set(requester, now)
+      askers.set(requester, { at: now, named: 0 })
       if (askers.size > this.perBlob) askers.delete(askers.keys().next().value as string)
     }
     return found
